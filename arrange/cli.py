@@ -1,0 +1,153 @@
+"""The ``arrange`` command line: pack, demo, solvers, bench.
+
+Bad input prints one line naming the fault and exits with code 2; layers that
+fail are reported and skipped while the others complete and are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ArrangeError
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _sparsity(text: str) -> float:
+    value = _nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _add_pack_options(p: argparse.ArgumentParser, sparsity_default):
+    p.add_argument("--alpha", type=_positive_int, default=8, help="max columns per group (default 8)")
+    p.add_argument("--gamma", type=_nonneg_float, default=0.0,
+                   help="conflict budget per group, as a fraction of rows (default 0)")
+    p.add_argument("--solver", default="auto", help="P1 solver name (see `arrange solvers`)")
+    p.add_argument("--time-limit", type=_positive_float, default=10.0, help="seconds per layer")
+    p.add_argument("--sparsity", type=_sparsity, default=sparsity_default,
+                   help="magnitude-prune to this sparsity first (default: %(default)s)")
+    p.add_argument("--scope", choices=["layer", "global"], default="layer", help="pruning scope")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md and packed.npz here")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arrange", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)")
+    p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
+    _add_pack_options(p, None)
+    d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
+    _add_pack_options(d, 0.8)
+    sub.add_parser("solvers", help="list the solvers with one line each")
+    b = sub.add_parser("bench", help="run a benchmark suite")
+    b.add_argument("suite", choices=["solvers"], help="which benchmark")
+    b.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the suite's runner")
+    return parser
+
+
+def _load(source: str):
+    if source == "digits":
+        from .models.digits import load_digits_layers
+
+        return load_digits_layers()
+    from .io import load_model
+
+    return load_model(source)
+
+
+def _cmd_pack(args, source: str) -> int:
+    from .pipeline import pack_layers
+    from .report import format_table, to_json, write_pack_report
+
+    model = _load(source)
+    layers = model.layers
+    if args.sparsity:
+        from .prune import prune_layers
+
+        layers = prune_layers(layers, args.sparsity, scope=args.scope)
+    if not layers:
+        raise ArrangeError(f"{source}: no conv or linear layers found")
+    report, packed = pack_layers(layers, alpha=args.alpha, gamma=args.gamma, solver=args.solver,
+                                 time_limit=args.time_limit, seed=args.seed,
+                                 skipped=model.skipped, progress=not args.json)
+    report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
+    if args.out:
+        write_pack_report(report, packed, args.out)
+    print(to_json(report) if args.json else format_table(report))
+    for name, reason in report.skipped:
+        print(f"arrange: layer {name}: {reason}", file=sys.stderr)
+    return EXIT_BAD_INPUT if report.skipped else 0
+
+
+def _cmd_solvers() -> int:
+    from solvers import combine, group
+
+    for title, table in (("P1 min-width combining (arrange pack)", combine.SOLVERS),
+                         ("P2 fixed-ratio grouping (arrange.permute)", group.SOLVERS)):
+        print(title)
+        for name, spec in table.items():
+            print(f"  {name:<12} {'exact' if spec.exact else 'heuristic':<9} {spec.summary}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "pack":
+            return _cmd_pack(args, args.model)
+        if args.command == "demo":
+            return _cmd_pack(args, "digits")
+        if args.command == "solvers":
+            return _cmd_solvers()
+        return _cmd_bench(args)
+    except ArrangeError as exc:
+        print(f"arrange: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("arrange: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

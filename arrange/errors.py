@@ -1,0 +1,18 @@
+"""The one error type users see: a one-line message naming the layer and the fault."""
+
+from __future__ import annotations
+
+__all__ = ["ArrangeError", "LayerError"]
+
+
+class ArrangeError(ValueError):
+    """Bad input: a file, a parameter, a layer. The CLI prints it and exits with code 2."""
+
+
+class LayerError(ArrangeError):
+    """A single layer cannot be handled; the others still complete."""
+
+    def __init__(self, layer: str, problem: str):
+        self.layer = layer
+        self.problem = problem
+        super().__init__(f"layer {layer}: {problem}")

@@ -1,0 +1,77 @@
+"""The checker every solver answer passes before it is returned.
+
+Written in plain numpy, independent of the solvers' Numba kernels, so a bug in
+a kernel cannot hide itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .problem import CombineProblem, GroupProblem, InvalidSolution
+
+__all__ = ["check_labels", "conflict_pruned", "kept_magnitude"]
+
+
+def conflict_pruned(magnitude: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Bool (R, N): nonzeros removed because a larger one shares their (row, group) cell.
+
+    Ties keep the lowest column index, the rule the packed formats decode with.
+    """
+    R, N = magnitude.shape
+    pruned = np.zeros((R, N), dtype=bool)
+    for g in range(int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0):
+        cols = np.flatnonzero(labels == g)
+        sub = magnitude[:, cols]
+        winner = np.argmax(sub, axis=1)  # first max, cols are ascending
+        lose = sub > 0
+        lose[np.arange(R), winner] = False
+        pruned[:, cols] = lose
+    return pruned
+
+
+def check_labels(problem: CombineProblem, labels) -> np.ndarray:
+    """Validate a P1 labelling and return its conflict-pruned mask.
+
+    Raises InvalidSolution naming the first violated rule: every nonempty column
+    in exactly one group, empty columns in none, group ids 0..G-1 all used,
+    sizes <= alpha, conflicts <= floor(gamma * R) per group.
+    """
+    labels = np.asarray(labels)
+    R, N = problem.shape
+    if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
+        raise InvalidSolution(f"labels must be {N} integers, got shape {labels.shape} dtype {labels.dtype}")
+    mask = problem.mask
+    empty = ~mask.any(axis=0)
+    if np.any(labels[empty] != -1):
+        raise InvalidSolution("an empty column was placed in a group")
+    used = labels[~empty]
+    if np.any(used < 0):
+        raise InvalidSolution(f"nonempty column {int(np.flatnonzero(~empty)[np.argmax(used < 0)])} is in no group")
+    G = int(used.max()) + 1
+    sizes = np.bincount(used, minlength=G)
+    if np.any(sizes == 0):
+        raise InvalidSolution(f"group ids are not contiguous: group {int(np.argmin(sizes))} is empty")
+    if sizes.max() > problem.alpha:
+        raise InvalidSolution(f"group {int(np.argmax(sizes))} has {int(sizes.max())} columns > alpha={problem.alpha}")
+    onehot = np.zeros((N, G), dtype=np.int64)
+    onehot[np.flatnonzero(~empty), used] = 1
+    per_cell = mask.astype(np.int64) @ onehot          # (R, G) nonzeros per cell
+    conflicts = np.maximum(per_cell - 1, 0).sum(axis=0)
+    if conflicts.max() > problem.budget:
+        g = int(np.argmax(conflicts))
+        raise InvalidSolution(f"group {g} has {int(conflicts[g])} conflicts > budget {problem.budget}")
+    return conflict_pruned(problem.magnitude, labels)
+
+
+def kept_magnitude(problem: GroupProblem, order) -> float:
+    """Validate a P2 column order and return the kept magnitude."""
+    order = np.asarray(order)
+    R, N = problem.shape
+    if order.shape != (N,) or not np.issubdtype(order.dtype, np.integer):
+        raise InvalidSolution(f"order must be {N} integers, got shape {order.shape}")
+    if not np.array_equal(np.sort(order), np.arange(N)):
+        raise InvalidSolution("order is not a permutation of the columns")
+    cells = problem.magnitude[:, order].reshape(R, N // problem.k, problem.k)
+    top = np.sort(cells, axis=2)[:, :, problem.k - problem.n:]
+    return float(top.sum())
