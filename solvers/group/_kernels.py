@@ -1,0 +1,151 @@
+"""Numba kernels shared by the P2 grouping heuristics: kept magnitude and its deltas.
+
+State is a column order (N,) int64; group g is ``order[g*k:(g+1)*k]``. Magnitudes
+come transposed, ``magT`` (N, R) float64 contiguous, so a column is one
+contiguous run of memory. Group values are always recomputed from the columns,
+never accumulated from deltas, so float error cannot drift over a long search.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "prepare",
+    "group_kept",
+    "all_group_kept",
+    "replace_kept",
+    "swap_positions",
+    "replacement_table",
+    "refresh_table_groups",
+    "random_cross_pair",
+]
+
+
+def prepare(magnitude: np.ndarray) -> np.ndarray:
+    """The (N, R) contiguous float64 layout every kernel takes."""
+    return np.ascontiguousarray(np.asarray(magnitude, dtype=np.float64).T)
+
+
+@njit(cache=True)
+def _top_n_sum(buf, k, n):
+    # Partial selection: n (or k - n) passes over a buffer of k values, cheaper
+    # than sorting for the small k of grouping problems.
+    if 2 * n <= k:
+        total = 0.0
+        for t in range(n):
+            best = t
+            for i in range(t + 1, k):
+                if buf[i] > buf[best]:
+                    best = i
+            tmp = buf[t]
+            buf[t] = buf[best]
+            buf[best] = tmp
+            total += buf[t]
+        return total
+    drop = 0.0
+    whole = 0.0
+    for i in range(k):
+        whole += buf[i]
+    for t in range(k - n):
+        low = t
+        for i in range(t + 1, k):
+            if buf[i] < buf[low]:
+                low = i
+        tmp = buf[t]
+        buf[t] = buf[low]
+        buf[low] = tmp
+        drop += buf[t]
+    return whole - drop
+
+
+@njit(cache=True)
+def group_kept(magT, cols, n):
+    """Kept magnitude of one group given its k column indices."""
+    k = cols.shape[0]
+    R = magT.shape[1]
+    buf = np.empty(k)
+    total = 0.0
+    for r in range(R):
+        for i in range(k):
+            buf[i] = magT[cols[i], r]
+        total += _top_n_sum(buf, k, n)
+    return total
+
+
+@njit(cache=True)
+def replace_kept(magT, order, k, n, pos, col):
+    """Kept magnitude of the group holding position ``pos`` with that slot set to ``col``."""
+    start = (pos // k) * k
+    cols = order[start:start + k].copy()
+    cols[pos - start] = col
+    return group_kept(magT, cols, n)
+
+
+@njit(cache=True)
+def all_group_kept(magT, order, k, n):
+    """(G,) kept magnitude of every group of ``order``."""
+    G = order.shape[0] // k
+    out = np.empty(G)
+    for g in range(G):
+        out[g] = group_kept(magT, order[g * k:(g + 1) * k], n)
+    return out
+
+
+@njit(cache=True)
+def swap_positions(magT, order, k, n, gvals, a, b):
+    """Swap the columns at positions a and b in place and refresh both group values."""
+    tmp = order[a]
+    order[a] = order[b]
+    order[b] = tmp
+    ga = a // k
+    gb = b // k
+    gvals[ga] = group_kept(magT, order[ga * k:(ga + 1) * k], n)
+    gvals[gb] = group_kept(magT, order[gb * k:(gb + 1) * k], n)
+
+
+@njit(cache=True)
+def _fill_table_row(magT, order, k, n, table, pos):
+    g = pos // k
+    for c in range(order.shape[0]):
+        if c // k != g:
+            table[pos, order[c]] = replace_kept(magT, order, k, n, pos, order[c])
+
+
+@njit(cache=True)
+def replacement_table(magT, order, k, n):
+    """(N, N) table: [pos, col] = group value at pos's group with pos's column replaced by col.
+
+    Only entries whose column sits in another group are filled (the rest are
+    never read): a swap of positions a, b changes the total by
+    table[a, order[b]] + table[b, order[a]] - gvals[a//k] - gvals[b//k].
+    """
+    N = order.shape[0]
+    table = np.zeros((N, N))
+    for pos in range(N):
+        _fill_table_row(magT, order, k, n, table, pos)
+    return table
+
+
+@njit(cache=True)
+def refresh_table_groups(magT, order, k, n, table, ga, gb):
+    """Refill the table rows of groups ga and gb after they changed.
+
+    Rows of other groups stay valid: an entry depends only on the other
+    columns of its own group and the incoming column.
+    """
+    for g in (ga, gb):
+        for pos in range(g * k, (g + 1) * k):
+            _fill_table_row(magT, order, k, n, table, pos)
+
+
+@njit(cache=True)
+def random_cross_pair(N, k):
+    """Two uniformly random positions in different groups (RNG seeded by the caller)."""
+    a = np.random.randint(N)
+    b = np.random.randint(N - k)
+    # Skip over a's group so b is uniform over the other groups' positions.
+    if b >= (a // k) * k:
+        b += k
+    return a, b
