@@ -41,7 +41,7 @@ from .errors import ArrangeError
 __all__ = [
     "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "Instance", "size_class", "save_instance",
     "load_instance", "list_instances", "networkx_dsatur", "run_solver_bench", "format_results",
-    "format_summary", "fewer_than_baseline", "plot_gap_vs_time", "build_parser", "main",
+    "format_summary", "fewer_than_baseline", "versus_networkx", "plot_gap_vs_time", "build_parser", "main",
 ]
 
 PROBLEMS = ("p1", "p2")
@@ -415,17 +415,34 @@ def _mean(values) -> float | str:
     return sum(values) / len(values) if values else ""
 
 
+def _paired(rows: list[dict], reference: str, keep) -> dict[str, list[tuple[dict, dict]]]:
+    """Per solver, (reference row, solver row) pairs on the P1 instances ``keep`` accepts."""
+    sel = [r for r in rows if r["problem"] == "p1" and keep(r) and _ok(r)]
+    ref = {r["instance"]: r for r in sel if r["solver"] == reference}
+    out: dict[str, list[tuple[dict, dict]]] = {}
+    for r in sel:
+        if r["instance"] in ref:
+            out.setdefault(r["solver"], []).append((ref[r["instance"]], r))
+    return out
+
+
 def fewer_than_baseline(rows: list[dict]) -> dict[str, float]:
     """Per solver, mean % fewer groups than greedy-cc on medium random gamma = 0 instances."""
-    sel = [r for r in rows if r["problem"] == "p1" and r["size"] == "medium"
-           and r["family"] == "random" and r["gamma"] == 0 and _ok(r)]
-    base = {r["instance"]: r["objective"] for r in sel if r["solver"] == BASELINE}
-    out: dict[str, list[float]] = {}
-    for r in sel:
-        if r["instance"] in base:
-            out.setdefault(r["solver"], []).append(100 * (base[r["instance"]] - r["objective"])
-                                                   / base[r["instance"]])
-    return {s: sum(v) / len(v) for s, v in out.items()}
+    pairs = _paired(rows, BASELINE, lambda r: r["size"] == "medium" and r["family"] == "random"
+                    and r["gamma"] == 0)
+    return {s: _mean(100 * (b["objective"] - r["objective"]) / b["objective"] for b, r in v)
+            for s, v in pairs.items()}
+
+
+def versus_networkx(rows: list[dict], size: str) -> dict[str, tuple[float, float]]:
+    """Per solver on gamma = 0 instances of ``size``: (geometric-mean speed-up over
+    nx-dsatur, mean groups minus nx-dsatur colours)."""
+    pairs = _paired(rows, NX_NAME, lambda r: r["size"] == size and r["gamma"] == 0)
+    # Clamp so a run too fast for the clock does not divide by zero.
+    return {s: (math.exp(_mean(math.log(max(b["seconds"], 1e-6) / max(r["seconds"], 1e-6))
+                               for b, r in v)),
+                _mean(r["objective"] - b["objective"] for b, r in v))
+            for s, v in pairs.items() if s != NX_NAME}
 
 
 def format_summary(rows: list[dict]) -> str:
@@ -442,9 +459,11 @@ def format_summary(rows: list[dict]) -> str:
             header += [f"{s} mean gap", f"{s} mean s", f"{s} optimal"]
         if p == "p2":
             header += ["mean efficacy"]
-        versus = fewer_than_baseline(rows) if p == "p1" else {}
         if p == "p1":
-            header += ["fewer groups vs greedy-cc (medium random, gamma=0)"]
+            versus = fewer_than_baseline(rows)
+            nx_versus = versus_networkx(rows, sizes[-1])
+            header += ["fewer groups vs greedy-cc (medium random, gamma=0)",
+                       f"vs nx-dsatur ({sizes[-1]}, gamma=0): speed-up, extra groups"]
         body = []
         for name in solvers:
             cells = [name]
@@ -459,6 +478,8 @@ def format_summary(rows: list[dict]) -> str:
                 cells.append(_fmt_pct(_mean(r["efficacy"] for r in mine if r["solver"] == name and _ok(r))))
             if p == "p1":
                 cells.append(f"{versus[name]:.1f}%" if name in versus else "")
+                speed, extra = nx_versus.get(name, ("", ""))
+                cells.append(f"{speed:.3g}x, {extra:+.1f}" if speed != "" else "")
             body.append(cells)
         note = ("\n`nx-dsatur` colours the conflict graph with no capacity (alpha ignored), so its "
                 "gap is to the capacitated bound and only its time is directly comparable.\n"
@@ -480,7 +501,11 @@ def _format_apex(rows: list[dict]) -> str:
 
 
 def plot_gap_vs_time(rows: list[dict], path) -> bool:
-    """Scatter gap vs seconds (log) per solver, one panel per problem; False without matplotlib."""
+    """Scatter gap vs seconds (log) per solver, one panel per problem; False without matplotlib.
+
+    Small markers are single runs (circle small, square medium, triangle large);
+    the outlined diamond is the solver's mean.
+    """
     try:
         import matplotlib
 
@@ -494,15 +519,21 @@ def plot_gap_vs_time(rows: list[dict], path) -> bool:
     fig, axes = plt.subplots(1, len(present), figsize=(6 * len(present), 4.5), squeeze=False)
     for ax, p in zip(axes[0], present):
         ok = [r for r in rows if r["problem"] == p and _ok(r)]
-        for name in dict.fromkeys(r["solver"] for r in ok):
+        for i, name in enumerate(dict.fromkeys(r["solver"] for r in ok)):
+            colour = f"C{i % 10}"
             mine = [r for r in ok if r["solver"] == name]
-            # Zero-time rows would vanish on a log axis.
-            x = [max(r["seconds"], 1e-5) for r in mine]
-            ax.scatter(x, [100 * r["gap"] for r in mine], label=name, alpha=0.7, s=18)
+            for size, marker in zip(SIZES, "os^"):
+                at = [r for r in mine if r["size"] == size]
+                # Zero-time rows would vanish on a log axis.
+                ax.scatter([max(r["seconds"], 1e-5) for r in at], [100 * r["gap"] for r in at],
+                           color=colour, marker=marker, alpha=0.5, s=16)
+            ax.scatter([max(_mean(r["seconds"] for r in mine), 1e-5)],
+                       [100 * _mean(r["gap"] for r in mine)], color=colour, marker="D", s=70,
+                       edgecolors="black", label=name)
         ax.set_xscale("log")
         ax.set_xlabel("seconds")
         ax.set_ylabel("gap to bound (%)")
-        ax.set_title(_TITLES[p])
+        ax.set_title(f"{_TITLES[p]} (diamond: mean; o small, s medium, ^ large)", fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

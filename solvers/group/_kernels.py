@@ -20,6 +20,9 @@ __all__ = [
     "replacement_table",
     "refresh_table_groups",
     "random_cross_pair",
+    "insertion_values",
+    "start_order",
+    "tolerance",
 ]
 
 
@@ -61,11 +64,14 @@ def _top_n_sum(buf, k, n):
 
 
 @njit(cache=True)
-def group_kept(magT, cols, n):
-    """Kept magnitude of one group given its k column indices."""
-    k = cols.shape[0]
+def _kept(magT, order, start, k, n, pos, col):
+    # Kept magnitude of order[start:start+k] with slot ``pos`` (absolute, -1 for
+    # none) holding ``col``; one small buffer, no copies of the order.
     R = magT.shape[1]
     buf = np.empty(k)
+    cols = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        cols[i] = col if start + i == pos else order[start + i]
     total = 0.0
     for r in range(R):
         for i in range(k):
@@ -75,12 +81,15 @@ def group_kept(magT, cols, n):
 
 
 @njit(cache=True)
+def group_kept(magT, cols, n):
+    """Kept magnitude of one group given its k column indices."""
+    return _kept(magT, cols, 0, cols.shape[0], n, -1, 0)
+
+
+@njit(cache=True)
 def replace_kept(magT, order, k, n, pos, col):
     """Kept magnitude of the group holding position ``pos`` with that slot set to ``col``."""
-    start = (pos // k) * k
-    cols = order[start:start + k].copy()
-    cols[pos - start] = col
-    return group_kept(magT, cols, n)
+    return _kept(magT, order, (pos // k) * k, k, n, pos, col)
 
 
 @njit(cache=True)
@@ -149,3 +158,31 @@ def random_cross_pair(N, k):
     if b >= (a // k) * k:
         b += k
     return a, b
+
+
+@njit(cache=True)
+def insertion_values(magT, order, k, n, removed):
+    """(G, G) values for LNS: [i, g] = group g with its slot removed[g] holding column order[removed[i]]."""
+    G = removed.shape[0]
+    out = np.empty((G, G))
+    for g in range(G):
+        for i in range(G):
+            out[i, g] = replace_kept(magT, order, k, n, removed[g], order[removed[i]])
+    return out
+
+
+def start_order(problem, options) -> np.ndarray:
+    """The hint if it is a valid permutation of the columns, else the identity order."""
+    N = problem.shape[1]
+    hint = options.hint
+    if hint is not None:
+        hint = np.asarray(hint)
+        if hint.shape == (N,) and np.issubdtype(hint.dtype, np.integer) \
+                and np.array_equal(np.sort(hint), np.arange(N)):
+            return np.ascontiguousarray(hint, dtype=np.int64)
+    return np.arange(N, dtype=np.int64)
+
+
+def tolerance(magT: np.ndarray) -> float:
+    """Smallest gain a search counts as an improvement; below it float noise could cycle."""
+    return 1e-12 * max(1.0, float(magT.sum()))

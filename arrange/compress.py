@@ -1,0 +1,277 @@
+"""Tight compression of one layer: quantise, prune, arrange, pack (DESIGN.md sections 3-4).
+
+Problem: given a layer's weight matrix and a target, produce the packed
+arrangement that a systolic array runs, with its compression numbers.
+
+Method (Tight Compression): unstructured magnitude pruning of the weights;
+symmetric per-row quantisation to b bits; optionally the subword view
+(s-bit subwords of the sign-magnitude integers, each a column with a shift) and
+subword-level pruning of the smallest contributions |subword| * 2^shift; then
+the arrangement, either P1 (min-width combining, alpha/gamma, variable width)
+or P2 (fixed-ratio grouping, k columns per group keep their top n per row);
+the result is packed, verified, and decoded back to the effective weights the
+network now computes with. Arrangement-aware pruning spends part of the
+sparsity budget on the conflicts the arrangement prunes anyway.
+
+References: Y. Chen, Z. Zhu, Y. Jiang, C.-Y. Tsui, "Tight Compression", DAC 2020
+and IEEE TCAD 2022 (doi:10.1109/TCAD.2022.3178047); H. T. Kung, B. McDanel,
+S. Q. Zhang, "Column Combining", ASPLOS 2019 (doi:10.1145/3297858.3304028).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ArrangeError
+from .formats import column_combine
+from .pack import pack, permute
+from .prune import magnitude_prune
+from .quant import Subwords, check_widths, from_subwords, prune_subwords, quantize, to_subwords
+
+__all__ = ["CompressConfig", "LayerOutcome", "compress_matrix", "project_to_slots", "PROBLEMS"]
+
+PROBLEMS = ("p1", "p2")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Everything that decides a compression; validated on construction."""
+
+    sparsity: float = 0.8           # weight-level unstructured sparsity
+    scope: str = "layer"            # "layer" or "global" pruning
+    bits: int = 8                   # weight bit width b
+    subword: int | None = 4         # subword width s; None arranges whole weights
+    subword_sparsity: float = 0.0   # fraction of nonzero subwords pruned
+    problem: str = "p1"             # "p1" (alpha, gamma) or "p2" (k, n)
+    alpha: int = 8
+    gamma: float = 0.0
+    k: int = 8
+    n: int = 1
+    solver: str = "auto"
+    time_limit: float = 2.0         # per layer
+    arrangement_aware: bool = False
+    baseline: bool = True           # also pack with greedy-cc at weight level (column combining)
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("sparsity", "subword_sparsity"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ArrangeError(f"{name.replace('_', ' ')} must be in [0, 1), got {v!r}")
+        if self.scope not in ("layer", "global"):
+            raise ArrangeError(f"scope must be 'layer' or 'global', got {self.scope!r}")
+        if self.problem not in PROBLEMS:
+            raise ArrangeError(f"problem must be one of {PROBLEMS}, got {self.problem!r}")
+        check_widths(self.bits, self.subword if self.subword is not None else 1)
+        if self.problem == "p1" and (not isinstance(self.alpha, int) or self.alpha < 1):
+            raise ArrangeError(f"alpha must be an integer >= 1, got {self.alpha!r}")
+        if self.problem == "p1" and not self.gamma >= 0:
+            raise ArrangeError(f"gamma must be >= 0, got {self.gamma!r}")
+        if self.problem == "p2" and not (isinstance(self.k, int) and isinstance(self.n, int)
+                                         and 1 <= self.n < self.k):
+            raise ArrangeError(f"p2 needs integers 1 <= n < k, got k={self.k!r}, n={self.n!r}")
+        if not self.time_limit > 0:
+            raise ArrangeError(f"time limit must be > 0, got {self.time_limit!r}")
+
+    @property
+    def value_bits(self) -> int:
+        """Stored width of one packed value: b, or sign + s for a subword."""
+        return self.bits if self.subword is None else self.subword + 1
+
+    @property
+    def slot_bits(self) -> int:
+        """Width one array slot carries for the matrix compression rate (b or s)."""
+        return self.bits if self.subword is None else self.subword
+
+
+@dataclass(eq=False)
+class LayerOutcome:
+    """A compressed layer: numbers for the report and arrays for execution and export."""
+
+    name: str
+    rows: int
+    cols: int
+    weight_nnz: int                 # after weight pruning, before arrangement
+    arranged_cols: int              # columns the arrangement saw (N, or N*b/s subword columns)
+    arranged_nnz: int               # nonzeros it saw
+    packed_cols: int                # G (P1) or arranged_cols / k * n (P2)
+    bound: float                    # P1 lower bound on groups; P2 upper bound on kept magnitude
+    objective: float                # P1 groups; P2 kept magnitude
+    status: str
+    solver: str
+    matrix_compression: float       # (R * N * b) / (R * packed_cols * slot_bits)
+    storage_compression: float      # dense bits / (value bits + index bits)
+    bits: dict
+    pruned_pct: float               # % of the pre-arrangement magnitude the arrangement pruned
+    seconds: float
+    weights: np.ndarray             # effective float weights (R, N) after everything
+    scale: np.ndarray               # (R,) quantisation scale
+    allowed: np.ndarray             # bool (R, arranged_cols): entries the packing keeps
+    packed: object = None           # ColumnCombined over the arranged columns (P1), or None (P2)
+    order: np.ndarray | None = None
+    baseline_cols: int | None = None
+    baseline_compression: float | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        if self.bound == 0:
+            return 0.0
+        return abs(self.objective - self.bound) / abs(self.bound)
+
+
+def _arranged_matrix(W: np.ndarray, cfg: CompressConfig):
+    """Quantise and (for subwords) split and subword-prune; returns (M, Quantized, Subwords or None)."""
+    Q = quantize(W, cfg.bits)
+    if cfg.subword is None:
+        return Q.q, Q, None
+    sw = to_subwords(Q.q, cfg.bits, cfg.subword)
+    if cfg.subword_sparsity:
+        sw = prune_subwords(sw, cfg.subword_sparsity)
+    return sw.values, Q, sw
+
+
+def _weights(kept: np.ndarray, Q, sw: Subwords | None) -> np.ndarray:
+    q = kept if sw is None else from_subwords(Subwords(kept, sw.shifts, sw.source, sw.bits, sw.subword))
+    return q * Q.scale[:, None]
+
+
+def group_keep(M: np.ndarray, order: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Bool mask: in each (row, run of k permuted columns) the n largest |M| (ties: lower column)."""
+    R, N = M.shape
+    cells = np.abs(M[:, order]).reshape(R, N // k, k)
+    # stable argsort on -|M| ranks equal magnitudes by position, i.e. by permuted column
+    rank = np.argsort(np.argsort(-cells, axis=2, kind="stable"), axis=2, kind="stable")
+    keep_perm = ((rank < n) & (cells > 0)).reshape(R, N)
+    keep = np.zeros_like(keep_perm)
+    keep[:, order] = keep_perm
+    return keep
+
+
+def _p1(M, cfg: CompressConfig, name: str):
+    r = pack(M, alpha=cfg.alpha, gamma=cfg.gamma, solver=cfg.solver, time_limit=cfg.time_limit,
+             seed=cfg.seed, name=name)
+    b = column_combine.bits(r.packed, value_bits=cfg.value_bits)
+    kept = np.where(r.pruned, 0, M)
+    return dict(kept=kept, packed_cols=r.num_groups, bound=r.lower_bound, objective=r.num_groups,
+                status=r.status, solver=r.solver, packed=r.packed, order=None,
+                values_bits=b["values"], index_bits=b["index"], seconds=r.seconds)
+
+
+def _p2(M, cfg: CompressConfig, name: str):
+    r = permute(M, k=cfg.k, n=cfg.n, solver=cfg.solver, time_limit=cfg.time_limit, seed=cfg.seed,
+                name=name)
+    R, N = M.shape
+    padded = np.concatenate([M, np.zeros((R, r.padded), dtype=M.dtype)], axis=1)
+    keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]
+    packed_cols = (N + r.padded) // cfg.k * cfg.n
+    index = R * packed_cols * math.ceil(math.log2(cfg.k)) + (N + r.padded) * math.ceil(math.log2(N + r.padded))
+    return dict(kept=np.where(keep, M, 0), packed_cols=packed_cols, bound=r.upper_bound,
+                objective=r.kept, status=r.status, solver=r.solver, packed=None, order=r.order,
+                values_bits=R * packed_cols * cfg.value_bits, index_bits=index, seconds=r.seconds)
+
+
+_ARRANGERS = {"p1": _p1, "p2": _p2}
+
+
+def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
+    if not np.any(W):
+        raise ArrangeError(f"layer {name}: all weights are zero after pruning; nothing to pack")
+    M, Q, sw = _arranged_matrix(W, cfg)
+    if not np.any(M):
+        raise ArrangeError(f"layer {name}: all weights quantise to zero; nothing to pack")
+    return M, Q, sw, _ARRANGERS[cfg.problem](M, cfg, f"layer {name}")
+
+
+#: bisection steps of arrangement-aware pruning
+AWARE_STEPS = 5
+
+
+def _aware(name: str, W: np.ndarray, cfg: CompressConfig):
+    """Arrangement-aware pruning: magnitude-prune less, let the arrangement's own pruning fill the budget.
+
+    Bisects the magnitude sparsity s_lo in [0, s] for the smallest one whose
+    final sparsity (magnitude pruning plus what the arrangement prunes) still
+    reaches the budget s, so the weights the arrangement drops anyway are not
+    paid for twice.
+    """
+    target = cfg.sparsity * W.size
+    lo, hi = 0.0, cfg.sparsity
+    best = _arrange(name, magnitude_prune(W, hi), cfg)
+    for _ in range(AWARE_STEPS):
+        mid = (lo + hi) / 2
+        trial = _arrange(name, magnitude_prune(W, mid), cfg)
+        kept = _weights(trial[3]["kept"], trial[1], trial[2])
+        if W.size - np.count_nonzero(kept) >= target:
+            best, hi = trial, mid
+        else:
+            lo = mid
+    return best
+
+
+def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> LayerOutcome:
+    """Compress one (R, N) weight matrix; ``prune=False`` when weights are already pruned."""
+    W = np.asarray(W, dtype=np.float64)
+    R, N = W.shape
+    if prune and cfg.arrangement_aware and cfg.sparsity:
+        M, Q, sw, out = _aware(name, W, cfg)
+    else:
+        M, Q, sw, out = _arrange(name, magnitude_prune(W, cfg.sparsity) if prune else W, cfg)
+    kept = out["kept"]
+    before = float(np.abs(M).sum())
+    pruned = before - float(np.abs(kept).sum())
+    dense_bits = R * N * cfg.bits
+    bits = {"dense": dense_bits, "values": out["values_bits"], "index": out["index_bits"]}
+    base_cols = base_cx = None
+    if cfg.baseline:
+        base = pack(Q.q, alpha=cfg.alpha, gamma=cfg.gamma, solver="greedy-cc",
+                    time_limit=cfg.time_limit, seed=cfg.seed, name=f"layer {name}")
+        base_cols, base_cx = base.num_groups, N / base.num_groups
+    return LayerOutcome(
+        name=name, rows=R, cols=N, weight_nnz=int(np.count_nonzero(Q.q)), arranged_cols=M.shape[1],
+        arranged_nnz=int(np.count_nonzero(M)), packed_cols=out["packed_cols"], bound=out["bound"],
+        objective=out["objective"], status=out["status"], solver=out["solver"],
+        matrix_compression=(N * cfg.bits) / (out["packed_cols"] * cfg.slot_bits),
+        storage_compression=dense_bits / (out["values_bits"] + out["index_bits"]), bits=bits,
+        pruned_pct=100.0 * pruned / before, seconds=out["seconds"], weights=_weights(kept, Q, sw),
+        scale=Q.scale, allowed=kept != 0, packed=out["packed"], order=out["order"],
+        baseline_cols=base_cols, baseline_compression=base_cx,
+    )
+
+
+def _representable(bits: int, subword: int) -> dict:
+    """For each subset of subword slots (a bitmask), the sorted magnitudes it can represent."""
+    t = bits // subword
+    qmax = 2 ** (bits - 1) - 1
+    mags = np.arange(qmax + 1)
+    parts = (mags[:, None] >> (np.arange(t) * subword)[None, :]) & (2 ** subword - 1)
+    used = (parts > 0) @ (1 << np.arange(t))
+    return {m: mags[(used & ~m) == 0] for m in range(2 ** t)}
+
+
+def project_to_slots(q: np.ndarray, allowed: np.ndarray, bits: int, subword: int) -> np.ndarray:
+    """Nearest integers whose nonzero subwords lie only in the allowed slots.
+
+    After fine-tuning, a weight may only use the subword slots its packing kept,
+    so the packing stays valid; ties round toward zero.
+    """
+    t = bits // subword
+    R, N = q.shape
+    slots = allowed.reshape(R, N, t) @ (1 << np.arange(t))
+    table = _representable(bits, subword)
+    mag = np.abs(q)
+    out = np.zeros_like(mag)
+    for m, values in table.items():
+        sel = slots == m
+        if not sel.any():
+            continue
+        idx = np.clip(np.searchsorted(values, mag[sel]), 1, len(values) - 1) if len(values) > 1 else 0
+        if len(values) == 1:
+            out[sel] = values[0]
+            continue
+        lo, hi = values[idx - 1], values[idx]
+        out[sel] = np.where(mag[sel] - lo <= hi - mag[sel], lo, hi)
+    return (np.sign(q) * out).astype(np.int32)

@@ -1,0 +1,318 @@
+"""P1 exactly, as a CP-SAT model (OR-Tools), with symmetry breaking, bounds and hints.
+
+Problem: partition the nonempty columns into the fewest groups of at most alpha
+columns with at most B = floor(gamma * R) conflicts each; among equal group
+counts, prune the least magnitude.
+
+Model (:func:`build_model`). Columns are put in a fixed order: a maximal clique
+of the conflict graph first (gamma = 0; grown from the densest row), then by
+degree, identical columns adjacent. Booleans x[p, g] put the column at
+position p into group g, created only for g <= p, and used[g] marks group g as
+used, with used[g] >= used[g + 1]. Every labelling can be renumbered so groups
+are numbered by their first column, which satisfies all of this, so these
+constraints remove symmetric copies, not answers; the clique's columns are
+then fixed to groups 0..k-1, and identical columns to increasing groups (the
+renumbered answer stays valid when their groups are swapped). Capacity:
+sum_p x[p, g] <= alpha * used[g]. Conflicts, gamma = 0: for every row support
+not contained in another, at most one of its columns per group; gamma > 0:
+excess e[r, g] >= sum_{p in row r} x[p, g] - 1 and sum_r e[r, g] <= B. The
+lower bound of :func:`solvers.bounds.combine_lower_bound` fixes used[g] = 1 for
+g < LB, and the starting answer is given as a complete hint.
+
+Solving: phase 1 minimises sum used[g]. With gamma > 0 and phase 1 proven,
+phase 2 fixes the group count and maximises the kept magnitude: kept[r, g] =
+max_{p in row r} m[r, p] * x[p, g] on integer-scaled magnitudes. The answer is
+reported as proven only when both phases are optimal and the scaling is exact
+(integer magnitudes, e.g. bool masks). For gamma = 0 the conflict graph's
+components are solved separately and packed together (:mod:`.reduce`).
+
+Instances whose model would exceed :data:`MAX_ASSIGN_VARS` assignment booleans
+are not modelled: the starting heuristic answer is returned with
+``stats["fallback"]`` saying why.
+
+CP-SAT with a time limit is deterministic for a fixed seed only with one
+worker and an unloaded machine: the limit is wall-clock time.
+
+Reference: L. Perron, F. Didier, "CP-SAT", OR-Tools v9.x, Google, 2024,
+https://developers.google.com/optimization/cp/cp_solver; the symmetry breaking
+follows E. Malaguti, M. Monaci, P. Toth, Discrete Optimization 8(2), 2011,
+doi:10.1016/j.disopt.2010.07.005.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from ..bounds import combine_lower_bound
+from ..problem import CombineProblem, InvalidSolution, Options, Outcome
+from ..registry import Solver
+from .reduce import analyse, lift, lifted_bound, start_labels, subproblem, twin_classes
+
+__all__ = ["MAX_ASSIGN_VARS", "MAGNITUDE_SCALE", "column_order", "build_model", "cpsat", "SOLVER"]
+
+log = logging.getLogger(__name__)
+
+# Beyond this many x[p, g] booleans the model is not built (memory, not proof power, binds).
+MAX_ASSIGN_VARS = 400_000
+# Non-integer magnitudes are scaled so the largest becomes this integer (phase 2 only).
+MAGNITUDE_SCALE = 1_000_000
+
+
+def _clique_from_densest_row(mask: np.ndarray, adj: np.ndarray) -> np.ndarray:
+    """A maximal clique (column ids) grown from the columns of the densest row."""
+    members = list(np.flatnonzero(mask[int(np.argmax(mask.sum(axis=1)))]))
+    cand = np.all(adj[members], axis=0)
+    cand[members] = False
+    while cand.any():
+        idx = np.flatnonzero(cand)
+        pick = int(idx[np.argmax(adj[np.ix_(idx, idx)].sum(axis=1))])
+        members.append(pick)
+        cand &= adj[pick]
+    return np.array(sorted(members), dtype=np.int64)
+
+
+def column_order(problem: CombineProblem) -> tuple[np.ndarray, int]:
+    """(positions -> column ids over the nonempty columns, clique size at the front).
+
+    gamma = 0: a maximal clique first, then by conflict degree (descending),
+    identical columns adjacent everywhere. gamma > 0: by degree, no clique.
+    """
+    mask = problem.mask
+    cols = problem.nonempty
+    m = mask[:, cols].astype(np.int32)
+    adj = (m.T @ m) > 0
+    np.fill_diagonal(adj, False)
+    twins = twin_classes(mask)[cols]
+    degree = adj.sum(axis=1)
+    clique = _clique_from_densest_row(mask[:, cols], adj) if problem.budget == 0 else np.zeros(0, np.int64)
+    in_clique = np.zeros(cols.size, dtype=bool)
+    in_clique[clique] = True
+    # Sort key: clique first, then degree, then twin class, so twins (same degree) sit together.
+    order = np.lexsort((np.arange(cols.size), twins, -degree, ~in_clique))
+    return cols[order], int(clique.size)
+
+
+def _canonical_hint(labels_by_pos: np.ndarray, twin_by_pos: np.ndarray) -> np.ndarray:
+    """Renumber groups by first position and sort group ids within twin runs (see module doc)."""
+    out = np.empty_like(labels_by_pos)
+    seen: dict[int, int] = {}
+    for p, g in enumerate(labels_by_pos.tolist()):
+        out[p] = seen.setdefault(g, len(seen))
+    start = 0
+    for p in range(1, out.size + 1):
+        if p == out.size or twin_by_pos[p] != twin_by_pos[start]:
+            out[start:p] = np.sort(out[start:p])
+            start = p
+    return out
+
+
+def _row_supports(mask_pos: np.ndarray) -> list:
+    """Distinct row supports (position lists) with >= 2 columns, none contained in another."""
+    sets = {frozenset(np.flatnonzero(row).tolist()) for row in mask_pos if row.sum() >= 2}
+    ordered = sorted(sets, key=len, reverse=True)
+    kept: list[frozenset] = []
+    for s in ordered:
+        if len(kept) > 2000 or not any(s <= k for k in kept):
+            kept.append(s)
+    return [sorted(s) for s in kept]
+
+
+def build_model(problem: CombineProblem, G_max: int, hint: np.ndarray | None = None,
+                lower_bound: int = 1):
+    """The phase-1 CP-SAT model; returns (model, vars).
+
+    ``vars``: ``order`` (position -> column id), ``x`` (list per position of
+    {group: BoolVar}), ``used`` (list of BoolVar), ``clique`` (size). ``hint``
+    is a full labelling (N,) with at most G_max groups.
+    """
+    order, k = column_order(problem)
+    n = order.size
+    mask_pos = problem.mask[:, order]
+    twin_pos = twin_classes(problem.mask)[order]
+    model = cp_model.CpModel()
+    used = [model.new_bool_var(f"used{g}") for g in range(G_max)]
+    x = [{g: model.new_bool_var(f"x{p}_{g}") for g in range(min(p, G_max - 1) + 1)} for p in range(n)]
+    for g in range(G_max - 1):
+        model.add_implication(used[g + 1], used[g])
+    for g in range(min(lower_bound, G_max)):
+        model.add(used[g] == 1)
+    for p in range(n):
+        model.add_exactly_one(x[p].values())
+        for g, var in x[p].items():
+            model.add_implication(var, used[g])
+    for p in range(min(k, G_max)):
+        model.add(x[p][p] == 1)
+    for g in range(G_max):
+        members = [x[p][g] for p in range(g, n)]
+        if len(members) > problem.alpha:
+            model.add(sum(members) <= problem.alpha * used[g])
+    for p in range(n - 1):
+        if twin_pos[p] == twin_pos[p + 1]:
+            gap = 1 if problem.budget == 0 else 0
+            model.add(sum(g * v for g, v in x[p].items()) + gap <= sum(g * v for g, v in x[p + 1].items()))
+    if problem.budget == 0:
+        for support in _row_supports(mask_pos):
+            for g in range(min(support[-1], G_max - 1) + 1):
+                terms = [x[p][g] for p in support if p >= g]
+                if len(terms) >= 2:
+                    model.add(sum(terms) <= used[g])
+    else:
+        rows = [np.flatnonzero(row) for row in mask_pos if row.sum() >= 2]
+        for g in range(G_max):
+            excess = []
+            for support in rows:
+                terms = [x[p][g] for p in support if p >= g]
+                if len(terms) >= 2:
+                    e = model.new_int_var(0, len(terms) - 1, "")
+                    model.add(e >= sum(terms) - 1)
+                    excess.append(e)
+            if excess:
+                model.add(sum(excess) <= problem.budget * used[g])
+    model.minimize(sum(used))
+    if hint is not None:
+        canon = _canonical_hint(np.asarray(hint)[order], twin_pos)
+        for p in range(n):
+            for g, var in x[p].items():
+                model.add_hint(var, int(canon[p] == g))
+        for g in range(G_max):
+            model.add_hint(used[g], int(g <= canon.max()))
+    return model, {"order": order, "x": x, "used": used, "clique": k}
+
+
+def _integer_magnitudes(mag: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Magnitudes as int64 for the objective, and whether that is exact."""
+    if np.all(mag == np.round(mag)) and mag.max() <= MAGNITUDE_SCALE:
+        return mag.astype(np.int64), True
+    return np.round(mag * (MAGNITUDE_SCALE / mag.max())).astype(np.int64), False
+
+
+def _add_kept_objective(model, problem: CombineProblem, vars: dict, G: int) -> None:
+    """Phase 2: with exactly G groups used, maximise the kept (scaled) magnitude."""
+    model.clear_objective()
+    model.add(sum(vars["used"]) == G)
+    imag, _ = _integer_magnitudes(problem.magnitude[:, vars["order"]])
+    x = vars["x"]
+    kept = []
+    for r in range(imag.shape[0]):
+        support = np.flatnonzero(imag[r])
+        if support.size < 2:
+            continue
+        for g in range(G):
+            terms = [int(imag[r, p]) * x[p][g] for p in support if p >= g]
+            if len(terms) >= 2:
+                v = model.new_int_var(0, int(imag[r, support].max()), "")
+                model.add_max_equality(v, terms)
+                kept.append(v)
+    model.maximize(sum(kept))
+
+
+def _solve(model, options: Options, seconds: float):
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(seconds, 0.01)
+    solver.parameters.num_workers = options.workers
+    solver.parameters.random_seed = options.seed
+    solver.parameters.log_search_progress = log.isEnabledFor(logging.DEBUG)
+    if solver.parameters.log_search_progress:
+        solver.log_callback = log.debug
+    status = solver.solve(model)
+    return solver, status
+
+
+def _labels_from(solver, vars: dict, N: int) -> np.ndarray:
+    labels = np.full(N, -1, dtype=np.int64)
+    for p, col in enumerate(vars["order"]):
+        labels[col] = next(g for g, v in vars["x"][p].items() if solver.boolean_value(v))
+    return labels
+
+
+def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seconds: float):
+    """Solve one instance (no component split): (labels, bound in groups, proven, stats)."""
+    deadline = time.perf_counter() + seconds
+    lb = combine_lower_bound(problem)
+    G_hint = int(hint.max()) + 1
+    stats = {"lower_bound_in": lb}
+    if G_hint <= lb and problem.budget == 0:
+        return hint, lb, True, stats
+    n = problem.nonempty.size
+    if n * G_hint > MAX_ASSIGN_VARS:
+        stats["fallback"] = f"{n} columns x {G_hint} groups > {MAX_ASSIGN_VARS} model variables"
+        return hint, lb, False, stats
+    model, vars = build_model(problem, G_hint, hint, lb)
+    solver, status = _solve(model, options, deadline - time.perf_counter())
+    stats["status"] = solver.status_name(status)
+    if status in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
+        # The hint satisfies the model, so neither can happen unless the model is wrong.
+        raise InvalidSolution(f"cpsat: model reported {solver.status_name(status)} with a feasible hint")
+    if status == cp_model.UNKNOWN:
+        return hint, lb, False, stats
+    labels = _labels_from(solver, vars, problem.shape[1])
+    G = int(round(solver.objective_value))
+    bound = max(lb, int(math.ceil(solver.best_objective_bound - 1e-6)))
+    proven = status == cp_model.OPTIMAL
+    if problem.budget == 0 or not proven:
+        return labels, bound, proven, stats
+    _, exact = _integer_magnitudes(problem.magnitude)
+    _add_kept_objective(model, problem, vars, G)
+    model.clear_hints()
+    for p, col in enumerate(vars["order"]):
+        for g, var in vars["x"][p].items():
+            model.add_hint(var, int(labels[col] == g))
+    solver2, status2 = _solve(model, options, deadline - time.perf_counter())
+    stats["phase2_status"] = solver2.status_name(status2)
+    if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        labels = _labels_from(solver2, vars, problem.shape[1])
+    stats["pruned_scaled"] = not exact
+    return labels, bound, bool(status2 == cp_model.OPTIMAL and exact), stats
+
+
+def cpsat(problem: CombineProblem, options: Options) -> Outcome:
+    """Solve P1 with CP-SAT within options.time_limit, component by component for gamma = 0."""
+    deadline = time.perf_counter() + options.time_limit
+    hint = start_labels(problem, options)
+    N = problem.shape[1]
+    structure = analyse(problem)
+    comps = structure.components
+    if len(comps) == 1:
+        labels, bound, proven, stats = _solve_one(problem, hint, options, deadline - time.perf_counter())
+        stats["components"] = 1
+        return Outcome(labels, bound=bound, proven=proven, stats=stats)
+    sub_labels, sub_bounds, all_proven, fallbacks = [], [], True, []
+    remaining = sum(c.size for c in comps)
+    for cols in comps:
+        share = (deadline - time.perf_counter()) * cols.size / remaining
+        remaining -= cols.size
+        sub = subproblem(problem, cols)
+        lab, bnd, prv, st = _solve_one(sub, _dense_labels(hint[cols]), options, share)
+        sub_labels.append(lab)
+        sub_bounds.append(bnd)
+        all_proven &= prv
+        if "fallback" in st:
+            fallbacks.append(st["fallback"])
+    labels = lift(N, comps, sub_labels, problem.alpha)
+    bound = lifted_bound(sub_bounds, structure.nonempty.size, problem.alpha)
+    if hint.max() < labels.max():
+        labels = hint
+    G = int(labels.max()) + 1
+    stats = {"components": len(comps), "component_groups_proven": all_proven}
+    if fallbacks:
+        stats["fallback"] = "; ".join(sorted(set(fallbacks)))
+    return Outcome(labels, bound=bound, proven=G <= bound, stats=stats)
+
+
+def _dense_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber a labelling's group ids to 0..G-1 in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))
+    return rank[inverse].astype(np.int64)
+
+
+def _run(problem: CombineProblem, options: Options) -> Outcome:
+    return cpsat(problem, options)
+
+
+SOLVER = Solver("cpsat", _run, "exact CP-SAT model with symmetry breaking, bounds and hints", exact=True)

@@ -1,0 +1,294 @@
+"""P2 grouping by the NVIDIA Apex ASP channel-permutation strategies, on CPU with Numba.
+
+Two local searches over the column order, both scored incrementally:
+
+- channel swap with escapes: repeatedly apply the best swap of two columns in
+  different groups (a replacement table gives every swap's delta in O(1) and
+  only the two touched groups' rows are refreshed); at a local optimum apply a
+  random cross-group swap ("escape"), a bounded number of times, keeping the best
+  order seen;
+- windowed exhaustive regrouping: for every set of m groups (a window of
+  w = m * k columns; Apex's windows 8 and 12 are m = 2, 3 at k = 4) try every
+  partition of the window into groups of k and keep the best. A window is
+  re-examined only after one of its groups changed; when no window improves, an
+  escape swap perturbs the order, a bounded number of times.
+
+Reference: J. Pool and C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
+2021 (NVIDIA Apex, apex/contrib/sparsity/permutation_search_kernels). This is a
+reimplementation of the ideas, not of the code.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+
+import numpy as np
+from numba import njit
+
+from ..problem import GroupProblem, Options, Outcome
+from ..registry import Solver
+from ._kernels import (
+    all_group_kept, group_kept, prepare, random_cross_pair, refresh_table_groups,
+    replacement_table, start_order, swap_positions, tolerance,
+)
+
+__all__ = ["SOLVERS_HERE", "channel_swap", "window_search", "window_partitions"]
+
+# Escape swaps allowed once stuck (Apex's default escape_attempts).
+ESCAPES = 100
+# Moves per kernel call; between calls Python checks the deadline and Ctrl-C.
+_CHUNK = 256
+# Largest window partition table and window count enumerated in full.
+_MAX_PARTITIONS = 20_000
+_MAX_WINDOWS = 20_000
+
+
+# ---------------------------------------------------------------- channel swap
+
+@njit(cache=True)
+def _best_swap(order, k, gvals, table):
+    N = order.shape[0]
+    best = 0.0
+    best_a = -1
+    best_b = -1
+    for a in range(N):
+        ga = a // k
+        for b in range((ga + 1) * k, N):
+            gb = b // k
+            d = table[a, order[b]] + table[b, order[a]] - gvals[ga] - gvals[gb]
+            if d > best:
+                best = d
+                best_a = a
+                best_b = b
+    return best, best_a, best_b
+
+
+@njit(cache=True)
+def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, escapes_left, tol, seed):
+    """Up to ``moves`` best-improving or escape swaps; returns (moves done, escapes left)."""
+    np.random.seed(seed)
+    N = order.shape[0]
+    done = 0
+    while done < moves:
+        gain, a, b = _best_swap(order, k, gvals, table)
+        if gain <= tol:
+            total = gvals.sum()
+            if total > best_total[0] + tol:
+                best_total[0] = total
+                best_order[:] = order
+            if escapes_left == 0:
+                break
+            escapes_left -= 1
+            a, b = random_cross_pair(N, k)
+        swap_positions(magT, order, k, n, gvals, a, b)
+        refresh_table_groups(magT, order, k, n, table, a // k, b // k)
+        done += 1
+    return done, escapes_left
+
+
+def _stopped(deadline: float) -> bool:
+    return time.perf_counter() >= deadline
+
+
+def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
+                 escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
+    """Best-improving cross-group swaps from ``order`` with bounded escapes; never worse than the start."""
+    magT = prepare(problem.magnitude)
+    k, n = problem.k, problem.n
+    order = order.copy()
+    gvals = all_group_kept(magT, order, k, n)
+    table = replacement_table(magT, order, k, n)
+    best_order = order.copy()
+    best_total = np.array([gvals.sum()])
+    tol = tolerance(magT)
+    moves, chunk, left = 0, 0, escapes
+    interrupted = False
+    try:
+        while True:
+            done, left = _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total,
+                                     _CHUNK, left, tol, seed + chunk)
+            moves += done
+            chunk += 1
+            if done < _CHUNK or _stopped(deadline):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    stats = {"moves": moves, "escapes": escapes - left, "time_limit_hit": _stopped(deadline),
+             "interrupted": interrupted}
+    return best_order, stats
+
+
+# ---------------------------------------------------------- windowed regrouping
+
+@functools.lru_cache(maxsize=None)
+def window_partitions(k: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """All k-subsets of range(m * k) (S, k) and every partition into m of them as subset ids (P, m).
+
+    Partitions are canonical (groups ordered by smallest column), so each appears once.
+    """
+    w = m * k
+    subsets = list(itertools.combinations(range(w), k))
+    index = {s: i for i, s in enumerate(subsets)}
+
+    def extend(remaining):
+        if not remaining:
+            yield []
+            return
+        first, rest = remaining[0], remaining[1:]
+        for others in itertools.combinations(rest, k - 1):
+            group = (first,) + others
+            left = tuple(c for c in rest if c not in others)
+            for tail in extend(left):
+                yield [index[group]] + tail
+
+    parts = np.array(list(extend(tuple(range(w)))), dtype=np.int64).reshape(-1, m)
+    return np.array(subsets, dtype=np.int64), parts
+
+
+def partition_count(k: int, m: int) -> int:
+    """(m k)! / (k!^m m!): partitions of a window of m groups."""
+    return math.factorial(m * k) // (math.factorial(k) ** m * math.factorial(m))
+
+
+@njit(cache=True)
+def _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets, parts, tol):
+    """Regroup each window optimally; skip windows unchanged since they were last found optimal.
+
+    ``stamp[g]`` is the clock value when group g last changed, ``seen[c]`` the
+    clock value when window c was last examined. Returns the new clock.
+    """
+    m = windows.shape[1]
+    S = subsets.shape[0]
+    cols = np.empty(m * k, dtype=np.int64)
+    sub = np.empty(k, dtype=np.int64)
+    sv = np.empty(S)
+    for c in range(windows.shape[0]):
+        fresh = False
+        for j in range(m):
+            if stamp[windows[c, j]] >= seen[c]:
+                fresh = True
+        if not fresh:
+            continue
+        clock += 1
+        seen[c] = clock
+        current = 0.0
+        for j in range(m):
+            g = windows[c, j]
+            current += gvals[g]
+            for i in range(k):
+                cols[j * k + i] = order[g * k + i]
+        for s in range(S):
+            for i in range(k):
+                sub[i] = cols[subsets[s, i]]
+            sv[s] = group_kept(magT, sub, n)
+        best = current + tol
+        best_p = -1
+        for p in range(parts.shape[0]):
+            v = 0.0
+            for j in range(m):
+                v += sv[parts[p, j]]
+            if v > best:
+                best = v
+                best_p = p
+        if best_p >= 0:
+            clock += 1
+            for j in range(m):
+                g = windows[c, j]
+                s = parts[best_p, j]
+                for i in range(k):
+                    order[g * k + i] = cols[subsets[s, i]]
+                gvals[g] = sv[s]
+                stamp[g] = clock
+            # The window is optimal as just rewritten: mark it seen after its own change.
+            clock += 1
+            seen[c] = clock
+    return clock
+
+
+def _window_sets(G: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Every m-set of groups, or a fixed random sample when there are too many."""
+    if math.comb(G, m) <= _MAX_WINDOWS:
+        return np.array(list(itertools.combinations(range(G), m)), dtype=np.int64).reshape(-1, m)
+    sample = np.array([np.sort(rng.choice(G, size=m, replace=False)) for _ in range(_MAX_WINDOWS)])
+    return np.ascontiguousarray(sample, dtype=np.int64)
+
+
+def window_groups(k: int, m: int, G: int) -> int:
+    """The largest window (in groups, <= m and <= G) whose partition table is small enough; 1 if none."""
+    m = min(m, G)
+    while m >= 2 and partition_count(k, m) > _MAX_PARTITIONS:
+        m -= 1
+    return m
+
+
+def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, deadline: float,
+                  escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
+    """Exhaustive regrouping of m-group windows with bounded escapes; never worse than the start."""
+    k, n, G = problem.k, problem.n, problem.num_groups
+    used_m = window_groups(k, m, G)
+    if used_m < 2:
+        best, stats = channel_swap(problem, order, seed, deadline, escapes)
+        return best, {**stats, "fallback": f"window of {m} groups of {k} too large; used channel swap"}
+    magT = prepare(problem.magnitude)
+    rng = np.random.default_rng(seed)
+    subsets, parts = window_partitions(k, used_m)
+    windows = _window_sets(G, used_m, rng)
+    order = order.copy()
+    gvals = all_group_kept(magT, order, k, n)
+    best_order, best_total = order.copy(), gvals.sum()
+    tol = tolerance(magT)
+    seen = np.zeros(len(windows), dtype=np.int64)
+    stamp = np.zeros(G, dtype=np.int64)
+    clock, passes, left = 0, 0, escapes
+    interrupted = False
+    try:
+        while not _stopped(deadline):
+            before = clock
+            clock = _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets, parts, tol)
+            passes += 1
+            if clock > before:
+                continue
+            # Nothing left to examine: a local optimum of every window.
+            total = gvals.sum()
+            if total > best_total + tol:
+                best_order, best_total = order.copy(), total
+            if left == 0:
+                break
+            left -= 1
+            ga, gb = rng.choice(G, size=2, replace=False)
+            a, b = int(ga * k + rng.integers(k)), int(gb * k + rng.integers(k))
+            swap_positions(magT, order, k, n, gvals, a, b)
+            clock += 1
+            stamp[a // k] = stamp[b // k] = clock
+    except KeyboardInterrupt:
+        interrupted = True
+    total = gvals.sum()
+    if total > best_total + tol:
+        best_order = order.copy()
+    stats = {"window_groups": used_m, "windows": len(windows), "passes": passes,
+             "escapes": escapes - left, "time_limit_hit": _stopped(deadline), "interrupted": interrupted}
+    return best_order, stats
+
+
+def _deadline(options: Options) -> float:
+    return time.perf_counter() + options.time_limit
+
+
+def _swap_solver(problem: GroupProblem, options: Options) -> Outcome:
+    order, stats = channel_swap(problem, start_order(problem, options), options.seed, _deadline(options))
+    return Outcome(order, stats={"method": "channel swap", **stats})
+
+
+def _window_solver(problem: GroupProblem, options: Options, m: int) -> Outcome:
+    order, stats = window_search(problem, start_order(problem, options), m, options.seed, _deadline(options))
+    return Outcome(order, stats={"method": f"window of {m} groups", **stats})
+
+
+SOLVERS_HERE = [
+    Solver("apex-swap", _swap_solver, "Apex channel swap: best cross-group swaps with escapes"),
+    Solver("apex-window2", functools.partial(_window_solver, m=2), "Apex exhaustive regrouping of 2-group windows (w=8 at k=4)"),
+    Solver("apex-window3", functools.partial(_window_solver, m=3), "Apex exhaustive regrouping of 3-group windows (w=12 at k=4)"),
+]
