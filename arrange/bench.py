@@ -292,7 +292,12 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
     ArrangeError on unknown problems, sizes or solver names, or a missing suite.
     """
     problems, sizes = tuple(problems), tuple(sizes)
-    options = Options(time_limit=time_limit, seed=seed)  # validates both first
+    _check_choices(problems, PROBLEMS, "problem")
+    _check_choices(sizes, SIZES, "size")
+    try:
+        options = Options(time_limit=time_limit, seed=seed)
+    except ProblemError as exc:
+        raise ArrangeError(str(exc)) from None
     chosen = _select_solvers(solvers, problems, references)
     instances = list_instances(suite_dir, problems, sizes)
     if not instances:
@@ -303,7 +308,20 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
         _warm_up(chosen, time_limit)
     tasks = sum(len(chosen[i.problem]) + (references and i.problem == "p1") for i in instances)
     rows: list[dict] = []
-    with open(out / "results.csv", "w", newline="") as fh, _progress(tasks, progress) as bar:
+    try:
+        _run_all(instances, chosen, options, references, out / "results.csv",
+                 _progress(tasks, progress), rows)
+    finally:
+        # Also after Ctrl-C: the tables and plot show the rows finished so far.
+        (out / "results.md").write_text(format_results(rows))
+        (out / "summary.md").write_text(format_summary(rows))
+        plot_gap_vs_time(rows, out / "gap_vs_time.png")
+    return rows
+
+
+def _run_all(instances, chosen, options, references, csv_path, bar, rows) -> None:
+    """Append one row per (instance, solver) to ``rows`` and to the CSV as each finishes."""
+    with open(csv_path, "w", newline="") as fh, bar:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
 
@@ -327,10 +345,6 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
                     record(row)
                 else:
                     record(_run_solver(inst, problem, spec, options))
-    (out / "results.md").write_text(format_results(rows))
-    (out / "summary.md").write_text(format_summary(rows))
-    plot_gap_vs_time(rows, out / "gap_vs_time.png")
-    return rows
 
 
 class _NoBar:

@@ -50,6 +50,16 @@ def _sparsity(text: str) -> float:
     return value
 
 
+def _schedule(text: str) -> list:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"sparsities must be in [0, 1), got {text}")
+    return values
+
+
 def _add_pack_options(p: argparse.ArgumentParser, sparsity_default):
     p.add_argument("--alpha", type=_positive_int, default=8, help="max columns per group (default 8)")
     p.add_argument("--gamma", type=_nonneg_float, default=0.0,
@@ -73,6 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pack_options(p, None)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
     _add_pack_options(d, 0.8)
+    c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
+    c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
+    c.add_argument("--problem", choices=["p1", "p2"], default="p1",
+                   help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
+    c.add_argument("--alpha", type=_positive_int, default=8)
+    c.add_argument("--gamma", type=_nonneg_float, default=0.0)
+    c.add_argument("--k", type=_positive_int, default=8, help="p2 group size")
+    c.add_argument("--n", type=_positive_int, default=1, help="p2 weights kept per group and row")
+    c.add_argument("--bits", type=_positive_int, default=8, help="weight bit width b")
+    c.add_argument("--subword", type=int, default=4, help="subword width s; 0 arranges whole weights")
+    c.add_argument("--subword-sparsity", type=_sparsity, default=0.0,
+                   help="fraction of nonzero subwords pruned (smallest contributions)")
+    c.add_argument("--sparsity", type=_sparsity, default=0.8, help="weight sparsity (final stage)")
+    c.add_argument("--schedule", type=_schedule, default=None,
+                   help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
+    c.add_argument("--scope", choices=["layer", "global"], default="layer")
+    c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
+    c.add_argument("--solver", default="auto")
+    c.add_argument("--time-limit", type=_positive_float, default=2.0, help="seconds per layer")
+    c.add_argument("--jobs", type=_positive_int, default=1, help="layers in parallel processes")
+    c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
+    c.add_argument("--rows", type=_positive_int, default=32, help="systolic array rows")
+    c.add_argument("--cols", type=_positive_int, default=32, help="systolic array columns")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots and the hardware export")
     sub.add_parser("solvers", help="list the solvers with one line each")
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=["solvers"], help="which benchmark")
@@ -114,6 +150,38 @@ def _cmd_pack(args, source: str) -> int:
     return EXIT_BAD_INPUT if report.skipped else 0
 
 
+def _cmd_compress(args) -> int:
+    from .compress import CompressConfig
+    from .compress_report import format_compress, compress_json, write_compress_report
+    from .joint import compress_model
+
+    cfg = CompressConfig(
+        sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
+        subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
+        alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
+        time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+    model = _load(args.model)
+    hooks = None
+    if args.model == "digits":
+        from .hooks import digits_hooks
+
+        hooks = digits_hooks(epochs=args.epochs)
+    report = compress_model(model.layers, cfg, hooks=hooks, schedule=args.schedule, jobs=args.jobs,
+                            progress=not args.json)
+    report.skipped = list(model.skipped) + report.skipped
+    hw = dict(rows=args.rows, cols=args.cols)
+    if args.model == "digits":
+        from .compress_report import digits_pixels
+
+        hw["pixels"] = digits_pixels()
+    if args.out:
+        write_compress_report(report, args.out, model_layers=model.layers, **hw)
+    print(compress_json(report, **hw) if args.json else format_compress(report, **hw))
+    for name, reason in report.skipped:
+        print(f"arrange: layer {name}: {reason}", file=sys.stderr)
+    return EXIT_BAD_INPUT if report.skipped else 0
+
+
 def _cmd_solvers() -> int:
     from solvers import combine, group
 
@@ -138,6 +206,8 @@ def main(argv=None) -> int:
             return _cmd_pack(args, args.model)
         if args.command == "demo":
             return _cmd_pack(args, "digits")
+        if args.command == "compress":
+            return _cmd_compress(args)
         if args.command == "solvers":
             return _cmd_solvers()
         return _cmd_bench(args)

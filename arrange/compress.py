@@ -31,7 +31,8 @@ from .pack import pack, permute
 from .prune import magnitude_prune
 from .quant import Subwords, check_widths, from_subwords, prune_subwords, quantize, to_subwords
 
-__all__ = ["CompressConfig", "LayerOutcome", "compress_matrix", "project_to_slots", "PROBLEMS"]
+__all__ = ["CompressConfig", "LayerOutcome", "compress_matrix", "project_to_slots", "rates", "group_keep",
+           "PROBLEMS"]
 
 PROBLEMS = ("p1", "p2")
 
@@ -177,6 +178,16 @@ def _p2(M, cfg: CompressConfig, name: str):
 _ARRANGERS = {"p1": _p1, "p2": _p2}
 
 
+def rates(cfg: CompressConfig, R: int, N: int, packed_cols: int, values_bits: int, index_bits: int) -> dict:
+    """Both compression rates of DESIGN.md section 4 and the bit counts behind them."""
+    dense_bits = R * N * cfg.bits
+    return {
+        "matrix_compression": (N * cfg.bits) / (packed_cols * cfg.slot_bits),
+        "storage_compression": dense_bits / (values_bits + index_bits),
+        "bits": {"dense": dense_bits, "values": values_bits, "index": index_bits},
+    }
+
+
 def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
     if not np.any(W):
         raise ArrangeError(f"layer {name}: all weights are zero after pruning; nothing to pack")
@@ -223,8 +234,6 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
     kept = out["kept"]
     before = float(np.abs(M).sum())
     pruned = before - float(np.abs(kept).sum())
-    dense_bits = R * N * cfg.bits
-    bits = {"dense": dense_bits, "values": out["values_bits"], "index": out["index_bits"]}
     base_cols = base_cx = None
     if cfg.baseline:
         base = pack(Q.q, alpha=cfg.alpha, gamma=cfg.gamma, solver="greedy-cc",
@@ -234,8 +243,7 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
         name=name, rows=R, cols=N, weight_nnz=int(np.count_nonzero(Q.q)), arranged_cols=M.shape[1],
         arranged_nnz=int(np.count_nonzero(M)), packed_cols=out["packed_cols"], bound=out["bound"],
         objective=out["objective"], status=out["status"], solver=out["solver"],
-        matrix_compression=(N * cfg.bits) / (out["packed_cols"] * cfg.slot_bits),
-        storage_compression=dense_bits / (out["values_bits"] + out["index_bits"]), bits=bits,
+        **rates(cfg, R, N, out["packed_cols"], out["values_bits"], out["index_bits"]),
         pruned_pct=100.0 * pruned / before, seconds=out["seconds"], weights=_weights(kept, Q, sw),
         scale=Q.scale, allowed=kept != 0, packed=out["packed"], order=out["order"],
         baseline_cols=base_cols, baseline_compression=base_cx,

@@ -116,6 +116,9 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
         raise ArrangeError(f"no conv or linear weights found in {label}")
     _check_names("masks", masks, entries, label)
     _check_names("groups", groups, entries, label)
+    bad = {k: g for k, g in (groups or {}).items() if not (isinstance(g, (int, np.integer)) and g >= 1)}
+    if bad:
+        raise ArrangeError(f"groups must be integers >= 1, got {bad}")
     model = Model([], [], label)
     for entry in entries:
         try:
@@ -213,7 +216,7 @@ def _layers(entry: _Entry, tensors, masks: Mapping, groups: Mapping) -> list[Lay
         given = as_mask(entry.name, masks[entry.name], w.shape)
         mask = given if mask is None else mask & given
     whole = Layer(entry.name, kind, w, mask)
-    return _split_groups(whole, int(groups.get(entry.name, entry.groups)))
+    return _split_groups(whole, groups.get(entry.name, entry.groups))
 
 
 def _split_groups(layer: Layer, groups: int) -> list[Layer]:
@@ -221,7 +224,7 @@ def _split_groups(layer: Layer, groups: int) -> list[Layer]:
     if groups == 1:
         return [layer]
     out = layer.weight.shape[0]
-    if layer.kind != "conv" or groups < 1 or out % groups:
+    if layer.kind != "conv" or out % groups:
         raise LayerError(layer.name, f"groups={groups} does not fit a {layer.kind} weight "
                                      f"{tuple(layer.weight.shape)}; the output channels must divide evenly")
     size = out // groups

@@ -99,7 +99,7 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(layers, desc="packing", unit="layer", leave=False)
+        it = tqdm(layers, desc="packing", unit="layer", leave=False, disable=None)
     for layer in it:
         try:
             W = layer.matrix

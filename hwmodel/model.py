@@ -82,7 +82,7 @@ def run_model(layers: Sequence[LayerSpec], rows: int = 32, cols: int = 32, dataf
     Examples
     --------
     >>> from hwmodel.packed import dense_layer, column_combined_layer
-    >>> rep = run_model([column_combined_layer(1024, 64, 576, groups=72, alpha=8, nnz=64 * 60)])
+    >>> rep = run_model([column_combined_layer(1024, 64, 512, groups=64, alpha=8, nnz=64 * 60)])
     >>> rep.total["speedup"]
     8.0
     """

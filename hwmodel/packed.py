@@ -107,9 +107,10 @@ class LayerSpec:
         if self.useful_macs is None:
             object.__setattr__(self, "useful_macs", self.M * self.N * self.K)
         check_int("useful_macs", self.useful_macs, minimum=0)
-        if self.useful_macs > self.M * self.N * self.K:
-            raise HwModelError(
-                f"useful_macs must be <= M*N*K={self.M * self.N * self.K}, got {self.useful_macs}")
+        # every useful weight occupies at least one stored cell
+        cap = self.M * self.N * min(self.K, self.K_packed)
+        if self.useful_macs > cap:
+            raise HwModelError(f"useful_macs must be <= M*N*min(K, K_packed)={cap}, got {self.useful_macs}")
         if self.ifmap_words is None:
             object.__setattr__(self, "ifmap_words", self.M * self.K)
         check_int("ifmap_words", self.ifmap_words)
@@ -130,23 +131,23 @@ class LayerSpec:
                        index_bits=0, subword_bits=None)
 
 
-def _useful(M: int, N: int, K: int, nnz) -> int:
-    """M * nnz, with nnz defaulting to the dense N * K."""
-    return M * (N * K if nnz is None else check_int("nnz", nnz, minimum=0))
+def _useful(M: int, N: int, K: int, K_packed: int, nnz) -> int:
+    """M * nnz, nnz defaulting to every stored cell holding a weight: N * min(K, K_packed)."""
+    return M * (N * min(K, K_packed) if nnz is None else check_int("nnz", nnz, minimum=0))
 
 
 def dense_layer(M, N, K, weight_bits=8, act_bits=8, nnz=None, ifmap_words=None, name="") -> LayerSpec:
     """A dense layer; ``nnz`` nonzero weights (default N * K) set the useful MACs."""
     return LayerSpec(M, N, K, K, 1, weight_bits, act_bits, weight_bits, 0, None,
-                     _useful(M, N, K, nnz), ifmap_words, name)
+                     _useful(M, N, K, K, nnz), ifmap_words, name)
 
 
 def column_combined_layer(M, N, K, groups, alpha, weight_bits=8, act_bits=8, nnz=None,
                           ifmap_words=None, name="") -> LayerSpec:
     """Column combining: K columns packed into ``groups`` combined columns of fan-in <= ``alpha``."""
-    alpha = check_int("alpha", alpha)
-    return LayerSpec(M, N, K, check_int("groups", groups), alpha, weight_bits, act_bits,
-                     weight_bits, index_bits_for(alpha), None, _useful(M, N, K, nnz), ifmap_words, name)
+    alpha, groups = check_int("alpha", alpha), check_int("groups", groups)
+    return LayerSpec(M, N, K, groups, alpha, weight_bits, act_bits, weight_bits,
+                     index_bits_for(alpha), None, _useful(M, N, K, groups, nnz), ifmap_words, name)
 
 
 def fixed_ratio_layer(M, N, K, k, n=1, weight_bits=8, act_bits=8, nnz=None,
@@ -155,10 +156,9 @@ def fixed_ratio_layer(M, N, K, k, n=1, weight_bits=8, act_bits=8, nnz=None,
     k, n = check_int("k", k), check_int("n", n)
     if n > k:
         raise HwModelError(f"n must be <= k={k}, got {n}")
-    if nnz is None:
-        nnz = N * min(K, n * ceil_div(K, k))
-    return LayerSpec(M, N, K, n * ceil_div(K, k), k, weight_bits, act_bits, weight_bits,
-                     index_bits_for(k), None, _useful(M, N, K, nnz), ifmap_words, name)
+    K_packed = n * ceil_div(K, k)
+    return LayerSpec(M, N, K, K_packed, k, weight_bits, act_bits, weight_bits,
+                     index_bits_for(k), None, _useful(M, N, K, K_packed, nnz), ifmap_words, name)
 
 
 def subword_layer(M, N, K, groups, alpha, weight_bits=8, subword_bits=4, act_bits=8, nnz=None,
@@ -168,10 +168,10 @@ def subword_layer(M, N, K, groups, alpha, weight_bits=8, subword_bits=4, act_bit
     Each stored value is a sign-magnitude subword (subword_bits + 1 bits); the
     select index of fan-in ``alpha`` names the subword column, hence its shift.
     """
-    alpha = check_int("alpha", alpha)
-    return LayerSpec(M, N, K, check_int("groups", groups), alpha, weight_bits, act_bits,
+    alpha, groups = check_int("alpha", alpha), check_int("groups", groups)
+    return LayerSpec(M, N, K, groups, alpha, weight_bits, act_bits,
                      check_int("subword_bits", subword_bits) + 1, index_bits_for(alpha),
-                     subword_bits, _useful(M, N, K, nnz), ifmap_words, name)
+                     subword_bits, _useful(M, N, K, groups, nnz), ifmap_words, name)
 
 
 def conv_gemm_sizes(ifmap_h, ifmap_w, kernel_h, kernel_w, channels, filters, stride=1):

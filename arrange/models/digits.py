@@ -18,6 +18,7 @@ as bundled by scikit-learn, https://scikit-learn.org/stable/datasets/toy_dataset
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,20 +49,25 @@ TEST_FRACTION = 0.2
 SPLITS = ("train", "test")
 
 
-def digits_data(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """(X float32 (n, 1, 8, 8) scaled to [0, 1], y int64) of the fixed train or test split."""
-    if split not in SPLITS:
-        raise ArrangeError(f"unknown digits split {split!r}; allowed: {', '.join(SPLITS)}")
+@functools.lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
         raise ArrangeError("the digits data needs scikit-learn (pip install 'arrange[torch]')") from None
     d = load_digits()
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(d.target))
+    return d.images, d.target
+
+
+def digits_data(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """(X float32 (n, 1, 8, 8) scaled to [0, 1], y int64) of the fixed train or test split (fresh arrays)."""
+    if split not in SPLITS:
+        raise ArrangeError(f"unknown digits split {split!r}; allowed: {', '.join(SPLITS)}")
+    images, target = _digits()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(target))
     n_test = int(round(TEST_FRACTION * len(order)))
     idx = order[:n_test] if split == "test" else order[n_test:]
-    X = (d.images[idx] / 16.0).astype(np.float32)[:, None]
-    return X, d.target[idx].astype(np.int64)
+    return (images[idx] / 16.0).astype(np.float32)[:, None], target[idx].astype(np.int64)
 
 
 def digits_state() -> dict[str, np.ndarray]:

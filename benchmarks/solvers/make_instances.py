@@ -15,6 +15,7 @@ Usage: python benchmarks/solvers/make_instances.py [--sizes small,medium,large] 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -178,7 +179,8 @@ def _digits_instances(sizes):
         size = size_class(N)
         if N < MIN_DIGITS_COLS or size not in sizes:
             continue
-        lname = str(getattr(layer, "name", "layer")).replace(".", "_").replace("-", "_")
+        # File-name safe: "conv2[g0]" -> "conv2_g0".
+        lname = re.sub(r"[^A-Za-z0-9]+", "_", str(layer.name)).strip("_")
         for s in DIGITS_SPARSITIES:
             pruned = prune_to(W, s)
             yield pruned != 0, {"name": f"p1-{size}-digits-{lname}-s{_pct(s)}", "problem": "p1",

@@ -40,13 +40,15 @@ __all__ = [
     "add_column",
     "remove_column",
     "group_state",
-    "first_open",
-    "close_group",
     "column_bits",
     "popcount",
     "bits_delta",
     "bits_fit",
     "bits_add",
+    "first_budget_fit",
+    "group_words",
+    "first_free_group",
+    "mark_group",
 ]
 
 
@@ -83,7 +85,7 @@ def expand_labels(n_columns: int, keep: np.ndarray, local: np.ndarray) -> np.nda
     return labels
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_delta(counts, g, col_ptr, col_rows, j):
     """Conflicts group g gains if column j joins it."""
     d = 0
@@ -93,7 +95,7 @@ def add_delta(counts, g, col_ptr, col_rows, j):
     return d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def remove_delta(counts, g, col_ptr, col_rows, j):
     """Conflicts group g loses if its member column j leaves it (a value >= 0)."""
     d = 0
@@ -103,7 +105,7 @@ def remove_delta(counts, g, col_ptr, col_rows, j):
     return d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def fits(counts, conflicts, sizes, g, col_ptr, col_rows, j, alpha, budget):
     """Whether column j can join group g within the size limit and conflict budget.
 
@@ -121,7 +123,7 @@ def fits(counts, conflicts, sizes, g, col_ptr, col_rows, j, alpha, budget):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def add_column(counts, conflicts, sizes, g, col_ptr, col_rows, j):
     """Put column j into group g, updating the state in place."""
     d = 0
@@ -134,7 +136,7 @@ def add_column(counts, conflicts, sizes, g, col_ptr, col_rows, j):
     sizes[g] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def remove_column(counts, conflicts, sizes, g, col_ptr, col_rows, j):
     """Take column j out of group g, updating the state in place."""
     d = 0
@@ -147,7 +149,7 @@ def remove_column(counts, conflicts, sizes, g, col_ptr, col_rows, j):
     sizes[g] -= 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def group_state(labels, col_ptr, col_rows, R, G):
     """(counts, conflicts, sizes) of a labelling with G groups; label -1 means unassigned."""
     counts = np.zeros((G, R), dtype=np.int32)
@@ -157,29 +159,6 @@ def group_state(labels, col_ptr, col_rows, R, G):
         if labels[j] >= 0:
             add_column(counts, conflicts, sizes, labels[j], col_ptr, col_rows, j)
     return counts, conflicts, sizes
-
-
-@njit(cache=True, inline="always")
-def first_open(skip, g):
-    """Lowest group id >= g not closed by :func:`close_group` (path-compressed skip list).
-
-    ``skip`` has G_cap + 1 entries initialised to arange; full groups are never
-    scanned again, which keeps first-fit scans short when alpha is small.
-    """
-    root = g
-    while skip[root] != root:
-        root = skip[root]
-    while skip[g] != root:
-        nxt = skip[g]
-        skip[g] = root
-        g = nxt
-    return root
-
-
-@njit(cache=True, inline="always")
-def close_group(skip, g):
-    """Mark group g as full so :func:`first_open` jumps over it."""
-    skip[g] = g + 1
 
 
 def column_bits(mask: np.ndarray) -> np.ndarray:
@@ -195,7 +174,7 @@ def column_bits(mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8").astype(np.uint64)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def popcount(x):
     """Set bits of a uint64 (SWAR count; Numba has no portable popcount intrinsic)."""
     x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
@@ -204,7 +183,7 @@ def popcount(x):
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def bits_delta(occ, g, bits, j):
     """Conflicts group g gains if column j joins it (bitset state)."""
     d = 0
@@ -213,7 +192,7 @@ def bits_delta(occ, g, bits, j):
     return d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def bits_fit(occ, conflicts, sizes, g, bits, j, alpha, budget):
     """Whether column j can join group g within the size limit and budget (bitset state)."""
     if sizes[g] >= alpha:
@@ -227,10 +206,74 @@ def bits_fit(occ, conflicts, sizes, g, bits, j, alpha, budget):
     return bits_delta(occ, g, bits, j) <= room
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def bits_add(occ, conflicts, sizes, g, bits, j):
     """Put column j into group g, updating the bitset state in place."""
     conflicts[g] += bits_delta(occ, g, bits, j)
     for w in range(bits.shape[1]):
         occ[g, w] |= bits[j, w]
     sizes[g] += 1
+
+
+@njit(cache=True)
+def first_budget_fit(occ, conflicts, sizes, G, bits, j, alpha, budget):
+    """Lowest group < G that column j joins within alpha and the budget, or G (bitset state).
+
+    The scan is written out here rather than calling :func:`bits_fit` per group:
+    every Numba call taking arrays pays reference counting, which would cost
+    more than the test itself.
+    """
+    W = bits.shape[1]
+    for g in range(G):
+        if sizes[g] >= alpha:
+            continue
+        room = budget - conflicts[g]
+        for w in range(W):
+            x = occ[g, w] & bits[j, w]
+            if x:
+                room -= popcount(x)
+                if room < 0:
+                    break
+        if room >= 0:
+            return g
+    return G
+
+
+def group_words(R: int, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Empty state for :func:`first_free_group`: (row_groups (R, ceil(n/64)) uint64, closed (ceil(n/64),) uint64)."""
+    words = (n_groups + 63) // 64
+    return np.zeros((R, words), dtype=np.uint64), np.zeros(words, dtype=np.uint64)
+
+
+@njit(cache=True)
+def first_free_group(row_groups, closed, col_ptr, col_rows, j):
+    """Lowest group that column j joins with no conflict and that is not full (budget 0).
+
+    ``row_groups[r]`` is the bitset of groups occupying row r and ``closed`` the
+    bitset of full groups; a group id never opened has no bits set, so the
+    answer is at most the number of open groups (that id means "open a new
+    one"). OR-ing j's rows tests 64 groups per word operation.
+    """
+    for w in range(closed.shape[0]):
+        taken = closed[w]
+        for p in range(col_ptr[j], col_ptr[j + 1]):
+            taken |= row_groups[col_rows[p], w]
+        if taken != np.uint64(0xFFFFFFFFFFFFFFFF):
+            free = ~taken
+            bit = 0
+            while not (free >> np.uint64(bit)) & np.uint64(1):
+                bit += 1
+            return w * 64 + bit
+    return closed.shape[0] * 64
+
+
+@njit(cache=True)
+def mark_group(row_groups, closed, sizes, g, col_ptr, col_rows, j, alpha):
+    """Record column j joining group g in the :func:`first_free_group` state."""
+    w = g >> 6
+    b = np.uint64(1) << np.uint64(g & 63)
+    for p in range(col_ptr[j], col_ptr[j + 1]):
+        row_groups[col_rows[p], w] |= b
+    sizes[g] += 1
+    if sizes[g] >= alpha:
+        closed[w] |= b

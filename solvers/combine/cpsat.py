@@ -53,12 +53,17 @@ from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
 from .reduce import analyse, lift, lifted_bound, start_labels, subproblem, twin_classes
 
-__all__ = ["MAX_ASSIGN_VARS", "MAGNITUDE_SCALE", "column_order", "build_model", "cpsat", "SOLVER"]
+__all__ = ["MAX_ASSIGN_VARS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order", "model_terms",
+           "too_large", "build_model", "cpsat", "SOLVER"]
 
 log = logging.getLogger(__name__)
 
 # Beyond this many x[p, g] booleans the model is not built (memory, not proof power, binds).
 MAX_ASSIGN_VARS = 400_000
+# Model building runs in Python at roughly this many constraint terms per second; a model
+# whose estimated build time exceeds half the time budget is not built. A constant rather
+# than a measurement, so the decision depends on the instance and time limit only.
+BUILD_TERMS_PER_SECOND = 250_000
 # Non-integer magnitudes are scaled so the largest becomes this integer (phase 2 only).
 MAGNITUDE_SCALE = 1_000_000
 
@@ -95,6 +100,23 @@ def column_order(problem: CombineProblem) -> tuple[np.ndarray, int]:
     # Sort key: clique first, then degree, then twin class, so twins (same degree) sit together.
     order = np.lexsort((np.arange(cols.size), twins, -degree, ~in_clique))
     return cols[order], int(clique.size)
+
+
+def model_terms(problem: CombineProblem, G: int) -> int:
+    """Estimated constraint terms of the phase-1 model with G groups (assignment + rows)."""
+    row_nnz = problem.mask.sum(axis=1)
+    return int(3 * problem.nonempty.size * G + row_nnz[row_nnz >= 2].sum() * G)
+
+
+def too_large(problem: CombineProblem, G: int, seconds: float) -> str | None:
+    """Why the model with G groups should not be built within ``seconds``, or None."""
+    n = problem.nonempty.size
+    if n * G > MAX_ASSIGN_VARS:
+        return f"{n} columns x {G} groups > {MAX_ASSIGN_VARS} model variables"
+    build = model_terms(problem, G) / BUILD_TERMS_PER_SECOND
+    if build > 0.5 * seconds:
+        return f"building the model (~{build:.1f} s) would take over half the {seconds:.1f} s left"
+    return None
 
 
 def _canonical_hint(labels_by_pos: np.ndarray, twin_by_pos: np.ndarray) -> np.ndarray:
@@ -238,9 +260,9 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seco
     stats = {"lower_bound_in": lb}
     if G_hint <= lb and problem.budget == 0:
         return hint, lb, True, stats
-    n = problem.nonempty.size
-    if n * G_hint > MAX_ASSIGN_VARS:
-        stats["fallback"] = f"{n} columns x {G_hint} groups > {MAX_ASSIGN_VARS} model variables"
+    reason = too_large(problem, G_hint, seconds)
+    if reason:
+        stats["fallback"] = reason
         return hint, lb, False, stats
     model, vars = build_model(problem, G_hint, hint, lb)
     solver, status = _solve(model, options, deadline - time.perf_counter())

@@ -33,34 +33,28 @@ def prepare(magnitude: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def _top_n_sum(buf, k, n):
-    # Partial selection: n (or k - n) passes over a buffer of k values, cheaper
-    # than sorting for the small k of grouping problems.
+    # Bubble passes of branch-free compare-exchanges: random magnitudes make
+    # comparison branches unpredictable, and min/max compile to selects.
+    # n passes float the n largest to the end; k - n passes sink the smallest.
     if 2 * n <= k:
         total = 0.0
         for t in range(n):
-            best = t
-            for i in range(t + 1, k):
-                if buf[i] > buf[best]:
-                    best = i
-            tmp = buf[t]
-            buf[t] = buf[best]
-            buf[best] = tmp
-            total += buf[t]
+            for i in range(k - 1 - t):
+                lo = min(buf[i], buf[i + 1])
+                buf[i + 1] = max(buf[i], buf[i + 1])
+                buf[i] = lo
+            total += buf[k - 1 - t]
         return total
-    drop = 0.0
     whole = 0.0
     for i in range(k):
         whole += buf[i]
     for t in range(k - n):
-        low = t
-        for i in range(t + 1, k):
-            if buf[i] < buf[low]:
-                low = i
-        tmp = buf[t]
-        buf[t] = buf[low]
-        buf[low] = tmp
-        drop += buf[t]
-    return whole - drop
+        for i in range(k - 1, t, -1):
+            hi = max(buf[i], buf[i - 1])
+            buf[i - 1] = min(buf[i], buf[i - 1])
+            buf[i] = hi
+        whole -= buf[t]
+    return whole
 
 
 @njit(cache=True)

@@ -1,6 +1,7 @@
 """Tests for the solver benchmark: instance files, the generator, the runner and its tables."""
 
 import csv
+import math
 import importlib.util
 from pathlib import Path
 
@@ -195,3 +196,27 @@ def test_bad_choices_raise(tiny_suite, tmp_path):
         bench.list_instances(tiny_suite, problems=("p3",))
     with pytest.raises(ArrangeError, match="not found"):
         bench.list_instances(tmp_path / "missing")
+
+
+def test_versus_networkx():
+    """Speed-up is the geometric mean of time ratios; extra groups the mean difference."""
+    def row(inst, solver, groups, seconds, gamma=0.0):
+        return {"problem": "p1", "size": "large", "family": "random", "gamma": gamma,
+                "instance": inst, "solver": solver, "objective": groups, "gap": 0.0,
+                "seconds": seconds}
+    rows = [row("a", "nx-dsatur", 10, 1.0), row("a", "x", 10, 0.01),
+            row("b", "nx-dsatur", 20, 4.0), row("b", "x", 21, 0.004),
+            row("c", "nx-dsatur", 20, 4.0, gamma=0.1), row("c", "x", 99, 4.0)]
+    speed, extra = bench.versus_networkx(rows, "large")["x"]
+    assert speed == pytest.approx(math.sqrt(100 * 1000)) and extra == pytest.approx(0.5)
+
+
+def test_main_prints_summary(tiny_suite, tmp_path, capsys):
+    """The command line runs the chosen problems and prints the summary tables."""
+    out = tmp_path / "cli"
+    assert bench.main(["--suite", str(tiny_suite), "--out", str(out), "--problems", "p2",
+                       "--time-limit", "0.5", "--quiet", "--no-warmup", "--no-references"]) == 0
+    text = capsys.readouterr().out
+    assert "P2 fixed-ratio grouping: summary" in text and "P1" not in text
+    _, csv_rows = _read_csv(out / "results.csv")
+    assert {r["problem"] for r in csv_rows} == {"p2"}

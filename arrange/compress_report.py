@@ -1,0 +1,246 @@
+"""The compression report: per-layer and model numbers, hardware figures, plots, export.
+
+Hardware figures come from :mod:`hwmodel` on one array for three forms of each
+layer: dense, the column-combining baseline (``greedy-cc`` on the same pruned
+weights) and this engine's packing. Model rates are ratios of sums.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+import hwmodel
+
+from .compress import CompressConfig, LayerOutcome
+from .joint import CompressReport
+
+__all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
+           "digits_pixels"]
+
+
+def digits_pixels() -> dict:
+    """Output pixels M of each layer of the embedded digits CNN (8x8 input, 2x2 pools)."""
+    from .models.digits import ARCH
+
+    side, out = 8, {}
+    for name, kind, _, _, groups, pool in ARCH:
+        m = side * side if kind == "conv" else 1
+        for g in range(groups):
+            out[name if groups == 1 else f"{name}[g{g}]"] = m
+        if pool:
+            side //= 2
+    return out
+
+
+def _specs(o: LayerOutcome, cfg: CompressConfig, M: int):
+    """(engine spec, baseline spec or None) for one layer; GEMM N = filters, K = matrix columns."""
+    nnz = int(np.count_nonzero(o.weights))
+    common = dict(weight_bits=cfg.bits, nnz=nnz, name=o.name)
+    if cfg.problem == "p1" and cfg.subword is None:
+        spec = hwmodel.column_combined_layer(M, o.rows, o.cols, o.packed_cols, cfg.alpha, **common)
+    elif cfg.problem == "p1":
+        spec = hwmodel.subword_layer(M, o.rows, o.cols, o.packed_cols, cfg.alpha,
+                                     subword_bits=cfg.subword, **common)
+    else:
+        dense = hwmodel.dense_layer(M, o.rows, o.cols, **common)
+        spec = hwmodel.LayerSpec(
+            M, o.rows, o.cols, o.packed_cols, cfg.k, cfg.bits, dense.act_bits, cfg.value_bits,
+            hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name)
+    base = None
+    if o.baseline_cols:
+        base_nnz = min(nnz, o.rows * o.cols)
+        base = hwmodel.column_combined_layer(M, o.rows, o.cols, o.baseline_cols, cfg.alpha,
+                                             weight_bits=cfg.bits, nnz=base_nnz, name=o.name)
+    return spec, base
+
+
+def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: str = "ws",
+             pixels: dict | None = None) -> dict:
+    """Cycles, utilisation and energy per layer and in total: dense, baseline, engine."""
+    pixels = pixels or {}
+    per_layer, sums = [], {}
+    for o in report.layers:
+        spec, base = _specs(o, report.config, pixels.get(o.name, 1))
+        forms = {"dense": spec.dense(), "engine": spec}
+        if base is not None:
+            forms["baseline"] = base
+        row = {"name": o.name, "pixels": pixels.get(o.name, 1)}
+        for form, s in forms.items():
+            r = hwmodel.simulate_layer(s, rows=rows, cols=cols, dataflow=dataflow)
+            row[form] = {"cycles": r.cycles, "utilization": r.utilization,
+                         "energy_pj": r.total_energy_pj, "useful_macs": s.useful_macs}
+            acc = sums.setdefault(form, {"cycles": 0, "energy_pj": 0.0, "useful_macs": 0})
+            for key in acc:
+                acc[key] += row[form][key]
+        per_layer.append(row)
+    total = {}
+    for form, acc in sums.items():
+        total[form] = dict(acc, utilization=acc["useful_macs"] / (acc["cycles"] * rows * cols),
+                           ops_per_joule=2 * acc["useful_macs"] / (acc["energy_pj"] * 1e-12))
+    for form in ("engine", "baseline"):
+        if form in total:
+            total[form]["speedup_vs_dense"] = total["dense"]["cycles"] / total[form]["cycles"]
+            total[form]["energy_eff_vs_dense"] = total[form]["ops_per_joule"] / total["dense"]["ops_per_joule"]
+    if "baseline" in total:
+        total["engine"]["speedup_vs_baseline"] = total["baseline"]["cycles"] / total["engine"]["cycles"]
+        total["engine"]["energy_eff_vs_baseline"] = (total["engine"]["ops_per_joule"]
+                                                    / total["baseline"]["ops_per_joule"])
+    return {"array": {"rows": rows, "cols": cols, "dataflow": dataflow}, "layers": per_layer, "total": total}
+
+
+def _layer_row(o: LayerOutcome) -> dict:
+    return {
+        "name": o.name, "rows": o.rows, "cols": o.cols,
+        "sparsity": 1 - np.count_nonzero(o.weights) / o.weights.size,
+        "arranged_cols": o.arranged_cols, "packed_cols": o.packed_cols, "bound": o.bound,
+        "objective": o.objective, "gap": o.gap, "status": o.status, "solver": o.solver,
+        "matrix_compression": o.matrix_compression, "storage_compression": o.storage_compression,
+        "baseline_compression": o.baseline_compression, "pruned_pct": o.pruned_pct,
+        "seconds": o.seconds, "bits": o.bits,
+    }
+
+
+def report_dict(report: CompressReport, **hw) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "config": asdict(report.config), "schedule": report.schedule,
+        "stages": [asdict(s) for s in report.stages], "layers": [_layer_row(o) for o in report.layers],
+        "total": report.total, "hardware": hardware(report, **hw) if report.layers else {},
+        "skipped": [{"layer": n, "error": e} for n, e in report.skipped],
+    }
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def compress_json(report: CompressReport, **hw) -> str:
+    return json.dumps(_jsonable(report_dict(report, **hw)), indent=2)
+
+
+def _md_table(header, rows) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _f(v, fmt="{:.2f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def format_compress(report: CompressReport, **hw) -> str:
+    """Markdown: stages, per-layer numbers with model total, hardware totals."""
+    d = report_dict(report, **hw)
+    parts = ["## Accuracy by stage",
+             _md_table(["step", "sparsity", "metric", "matrix x"],
+                       [[s["step"], _f(s["sparsity"]), _f(s["metric"], "{:.4f}"), _f(s["compression"])]
+                        for s in d["stages"]])]
+    rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', _f(r["sparsity"], "{:.1%}"), r["packed_cols"],
+             _f(r["bound"], "{:.4g}"), _f(r["gap"], "{:.1%}"), r["status"], _f(r["matrix_compression"]),
+             _f(r["storage_compression"]), _f(r["baseline_compression"]), _f(r["pruned_pct"])]
+            for r in d["layers"]]
+    t = d["total"]
+    if t:
+        rows.append(["**total**", "", "", "", "", "", "", _f(t["matrix_compression"]),
+                     _f(t["storage_compression"]), _f(t.get("baseline_compression")), ""])
+    parts += ["## Layers", _md_table(["layer", "shape", "sparsity", "packed cols", "bound", "gap",
+                                      "status", "matrix x", "storage x", "greedy-cc x", "pruned %"], rows)]
+    if d["hardware"]:
+        ht = d["hardware"]["total"]
+        a = d["hardware"]["array"]
+        hrows = [[form, v["cycles"], _f(v["utilization"], "{:.1%}"), _f(v["energy_pj"], "{:.4g}"),
+                  _f(v["ops_per_joule"], "{:.3g}"), _f(v.get("speedup_vs_dense")),
+                  _f(v.get("energy_eff_vs_dense"))] for form, v in ht.items()]
+        parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]})',
+                  _md_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
+                            hrows)]
+        if "speedup_vs_baseline" in ht.get("engine", {}):
+            parts.append(f'engine vs column combining: {ht["engine"]["speedup_vs_baseline"]:.2f}x throughput, '
+                         f'{ht["engine"]["energy_eff_vs_baseline"]:.2f}x energy efficiency')
+    for n, e in report.skipped:
+        parts.append(f"skipped {n}: {e}")
+    return "\n\n".join(parts)
+
+
+def _plots(report: CompressReport, d: dict, originals: dict, out_dir: str) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    # The picture that explains the method: the largest layer before and after packing.
+    o = max(report.layers, key=lambda o: o.rows * o.cols)
+    if o.packed is not None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [o.cols, max(o.packed_cols, 8)]})
+        before = originals.get(o.name, o.weights)
+        axes[0].imshow(np.abs(before) > 0, aspect="auto", cmap="Greys", interpolation="nearest")
+        axes[0].set_title(f"{o.name}: pruned {o.rows}x{o.cols}")
+        axes[1].imshow(o.packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest")
+        axes[1].set_title(f"packed {o.rows}x{o.packed_cols}")
+        for ax in axes:
+            ax.set_xlabel("column"); ax.set_ylabel("row (filter)")
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, "packed_matrix.png"))
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    names = [r["name"] for r in d["layers"]]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar(x - 0.2, [r["matrix_compression"] for r in d["layers"]], 0.4, label="this engine")
+    ax.bar(x + 0.2, [r["baseline_compression"] or 0 for r in d["layers"]], 0.4, label="column combining")
+    ax.set_xticks(x, names, rotation=30)
+    ax.set_ylabel("matrix compression (x)")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "compression_per_layer.png"))
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    if d["hardware"]:
+        ht = d["hardware"]["total"]
+        forms = [f for f in ("dense", "baseline", "engine") if f in ht]
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+        axes[0].bar(forms, [ht["dense"]["cycles"] / ht[f]["cycles"] for f in forms])
+        axes[0].set_title("throughput vs dense")
+        axes[1].bar(forms, [ht[f]["ops_per_joule"] / ht["dense"]["ops_per_joule"] for f in forms])
+        axes[1].set_title("energy efficiency vs dense")
+        fig.tight_layout()
+        paths.append(os.path.join(out_dir, "hardware.png"))
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths
+
+
+def write_compress_report(report: CompressReport, out_dir: str, model_layers=(), **hw) -> list:
+    """report.json, report.md, PNG plots and the hardware export (P1 layers) in ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    d = report_dict(report, **hw)
+    paths = [os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")]
+    with open(paths[0], "w") as f:
+        json.dump(_jsonable(d), f, indent=2)
+    with open(paths[1], "w") as f:
+        f.write("# Compression report\n\n" + format_compress(report, **hw) + "\n")
+    if report.layers:
+        originals = {l.name: l.matrix for l in model_layers}
+        paths += _plots(report, d, originals, out_dir)
+        paths += _export(report, model_layers, os.path.join(out_dir, "export"))
+    return paths
+
+
+def _export(report: CompressReport, model_layers, out_dir: str) -> list:
+    from .export import ExportLayer, export_layers
+
+    by_name = {l.name: l for l in model_layers}
+    items = [ExportLayer(by_name[o.name], o.packed, o.scale, report.config.bits, report.config.subword)
+             for o in report.layers if o.packed is not None and o.name in by_name]
+    return [export_layers(items, out_dir)] if items else []

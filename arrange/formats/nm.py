@@ -1,0 +1,197 @@
+"""N:M format with an input-channel permutation (2:4 and others).
+
+The columns of an R x N matrix are padded with zero columns to a multiple of m
+and reordered by a permutation found for P2 with k = m (:func:`arrange.permute`);
+every run of m consecutive permuted columns is a group, and in each (row,
+group) cell the n largest |W| are kept (ties: the earlier position).  Stored:
+- ``values`` (R, G * n): the kept weights, group by group, ascending position;
+- ``indices`` (R, G * n): position of each inside its group, ceil(log2 m) bits;
+- ``order`` (N_pad,): permuted position -> original column (>= N: padding), or
+  None when unpermuted; ceil(log2 N_pad) bits per entry if stored.
+
+The permutation need not be stored when it is folded into the network: the
+producer of this layer's inputs gets its outputs (rows, bias) permuted the same
+way (:func:`permute_producer`) and this layer runs its columns in permuted order
+(:func:`decode_permuted`), so the two-layer function is unchanged.
+
+Reference: J. Pool, C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
+2021 (NVIDIA Apex ASP, apex/contrib/sparsity); A. Mishra et al., "Accelerating
+Sparse Deep Neural Networks", arXiv:2104.08378 (2:4 on the A100).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ArrangeError
+
+__all__ = [
+    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask",
+    "permute_producer", "permute_consumer",
+]
+
+
+@dataclass(eq=False)
+class NMPacked:
+    """A packed layer; ``decode`` rebuilds the dense matrix (original column order)."""
+
+    values: np.ndarray      # (R, G * n)
+    indices: np.ndarray     # (R, G * n) int8 position within the group, 0..m-1
+    n: int
+    m: int
+    shape: tuple            # (R, N) before padding
+    order: np.ndarray | None = None   # (N_pad,) permuted position -> original column
+    padded: int = 0         # zero columns appended to reach a multiple of m
+    kept: float = 0.0       # kept magnitude (P2 objective) and its references
+    identity_kept: float = 0.0
+    upper_bound: float = 0.0
+    solver: str = ""
+
+    @property
+    def num_groups(self) -> int:
+        return self.values.shape[1] // self.n
+
+    @property
+    def efficacy(self) -> float:
+        """(kept - kept_identity) / (bound - kept_identity), as Apex reports it."""
+        room = self.upper_bound - self.identity_kept
+        return (self.kept - self.identity_kept) / room if room > 0 else 1.0
+
+
+def _check_nm(n, m) -> tuple[int, int]:
+    for name, v in (("n", n), ("m", m)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ArrangeError(f"nm: {name} must be an integer, got {v!r}")
+    if m < 2 or not 1 <= n < m:
+        raise ArrangeError(f"nm: expected 1 <= n < m and m >= 2, got n={n}, m={m}")
+    return int(n), int(m)
+
+
+def encode_order(W, n: int, m: int, order=None) -> NMPacked:
+    """Keep the top n of every m consecutive columns of W[:, order] (order None = identity)."""
+    n, m = _check_nm(n, m)
+    W = np.asarray(W)
+    if W.ndim != 2 or 0 in W.shape:
+        raise ArrangeError(f"nm: expected a non-empty 2-D matrix, got shape {W.shape}")
+    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
+
+    padded, extra = pad_columns(W, m)
+    R, Np = padded.shape
+    perm = np.arange(Np) if order is None else np.asarray(order, dtype=np.int64)
+    if not np.array_equal(np.sort(perm), np.arange(Np)):
+        raise ArrangeError(f"nm: order must be a permutation of 0..{Np - 1}")
+    cells = padded[:, perm].reshape(R, Np // m, m)
+    # Stable sort: among equal magnitudes the earlier position is kept.
+    top = np.sort(np.argsort(-np.abs(cells), axis=2, kind="stable")[:, :, :n], axis=2)
+    values = np.take_along_axis(cells, top, axis=2).reshape(R, -1)
+    return NMPacked(values, top.reshape(R, -1).astype(np.int8), n, m, W.shape,
+                    None if order is None else perm, extra)
+
+
+def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
+           time_limit: float = 10.0, seed: int = 0) -> NMPacked:
+    """n:m sparsity of W with the column permutation of P2 (k = m) that keeps the most magnitude.
+
+    ``permute=False`` is plain n:m pruning in the given order.  Returns
+    :class:`NMPacked` with the P2 ``kept``, ``identity_kept``, ``upper_bound`` and
+    ``efficacy``.  Raises ArrangeError on bad n, m or matrix (one line).
+    """
+    from ..pack import permute as solve_p2  # at call time: arrange.pack imports the formats package
+
+    n, m = _check_nm(n, m)
+    result = solve_p2(W, k=m, n=n, solver=solver if permute else "identity",
+                      time_limit=time_limit, seed=seed)
+    packed = encode_order(W, n, m, result.order if permute else None)
+    packed.kept, packed.identity_kept = result.kept, result.identity_kept
+    packed.upper_bound, packed.solver = result.upper_bound, result.solver
+    return packed
+
+
+def _positions(packed: NMPacked) -> np.ndarray:
+    """(R, G * n) permuted-order column of every stored value."""
+    G = packed.num_groups
+    base = np.repeat(np.arange(G) * packed.m, packed.n)
+    return base[None, :] + packed.indices.astype(np.int64)
+
+
+def decode_permuted(packed: NMPacked) -> np.ndarray:
+    """The R x N_pad matrix in permuted column order: what the hardware runs."""
+    R = packed.shape[0]
+    dense = np.zeros((R, packed.num_groups * packed.m), dtype=packed.values.dtype)
+    np.put_along_axis(dense, _positions(packed), packed.values, axis=1)
+    return dense
+
+
+def _unpermute(packed: NMPacked, permuted: np.ndarray) -> np.ndarray:
+    out = np.empty_like(permuted)
+    out[:, np.arange(permuted.shape[1]) if packed.order is None else packed.order] = permuted
+    return out[:, :packed.shape[1]]
+
+
+def decode(packed: NMPacked) -> np.ndarray:
+    """The dense R x N matrix in the original column order holding exactly the kept weights."""
+    return _unpermute(packed, decode_permuted(packed))
+
+
+def mask(packed: NMPacked) -> np.ndarray:
+    """Bool R x N in original order: True on the n kept slots of every m-group (permuted order).
+
+    Usable as ``torch.nn.utils.prune.custom_from_mask(layer, "weight", torch.from_numpy(mask))``
+    for a Linear layer (R = out_features, N = in_features).
+    """
+    R = packed.shape[0]
+    permuted = np.zeros((R, packed.num_groups * packed.m), dtype=bool)
+    np.put_along_axis(permuted, _positions(packed), True, axis=1)
+    return _unpermute(packed, permuted)
+
+
+def _log2(n: int) -> int:
+    return math.ceil(math.log2(n)) if n > 1 else 0
+
+
+def bits(packed: NMPacked, value_bits: int = 8, store_order: bool = True) -> dict:
+    """Storage in bits: values, in-group indices, and the permutation unless folded.
+
+    ``store_order=False`` when the permutation is folded into the producer
+    (:func:`permute_producer`) and costs no storage.
+    """
+    R, N = packed.shape
+    slots = packed.values.size
+    Np = N + packed.padded
+    perm = Np * _log2(Np) if store_order and packed.order is not None else 0
+    return {
+        "values": slots * value_bits,
+        "index": slots * _log2(packed.m) + perm,
+        "positions": slots * _log2(packed.m),
+        "permutation": perm,
+        "dense": R * N * value_bits,
+    }
+
+
+def _channel_order(order, channels: int) -> np.ndarray:
+    order = np.asarray(order, dtype=np.int64)
+    if order.shape != (channels,) or not np.array_equal(np.sort(order), np.arange(channels)):
+        raise ArrangeError(f"nm: order must be a permutation of the {channels} channels, "
+                           f"got shape {order.shape}; fold only unpadded layers")
+    return order
+
+
+def permute_producer(weight_a, bias_a, order):
+    """Producer A (out x ...) with its outputs reordered: (A[order], bias[order]).
+
+    If the consumer B runs its input columns in ``order`` (B[:, order]), then
+    B[:, order] f(A[order] x + b[order]) = B f(A x + b) for any elementwise f.
+    Works for conv weights too (axis 0 = output channels).  ``bias_a`` may be None.
+    """
+    weight_a = np.asarray(weight_a)
+    order = _channel_order(order, weight_a.shape[0])
+    return weight_a[order], None if bias_a is None else np.asarray(bias_a)[order]
+
+
+def permute_consumer(weight_b, order) -> np.ndarray:
+    """Consumer B (out x in) with its input columns in ``order``: B[:, order]."""
+    weight_b = np.asarray(weight_b)
+    return weight_b[:, _channel_order(order, weight_b.shape[1])]

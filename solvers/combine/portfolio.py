@@ -1,0 +1,117 @@
+"""P1 portfolio ("auto"): fast heuristics, then tabu search, then the exact model.
+
+Problem: P1 min-width combining (DESIGN.md section 3).
+
+Method: run the fast constructive heuristics (:data:`STARTERS`), keep the best
+answer (fewest groups, then least pruned magnitude), improve it with tabu
+search, then either prove or improve it with CP-SAT when the model fits in
+memory and its build fits the time left (:func:`.cpsat.too_large`), else with
+simulated annealing. Every stage
+starts from the best answer so far, and the portfolio stops as soon as the
+answer meets the lower bound (gamma = 0: proven optimal). The result carries
+the best bound any stage proved.
+
+Determinism: the heuristics and the local searches stop on iteration caps
+derived from the instance size, so with the same seed they give the same
+answer unless the time limit cuts them short. CP-SAT stops on wall-clock time;
+it is run with ``options.workers`` workers and ``options.seed``, and with one
+worker its answer only changes when machine load moves the point where the
+time limit falls.
+
+Ctrl-C (KeyboardInterrupt) ends the run early and returns the best answer so
+far with ``stats["interrupted"] = True``.
+
+Reference: portfolio solving as in C. P. Gomes, B. Selman, "Algorithm
+portfolios", Artificial Intelligence 126, 2001, doi:10.1016/S0004-3702(00)00081-3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..bounds import combine_lower_bound
+from ..check import conflict_pruned
+from ..problem import CombineProblem, Options, Outcome
+from ..registry import Solver
+from . import anneal, cpsat, tabu
+from .reduce import STARTERS, start_labels
+
+__all__ = ["auto", "SOLVER"]
+
+# Share of the remaining time the tabu stage may use when CP-SAT runs after it.
+TABU_SHARE = 0.4
+
+
+def _score(problem: CombineProblem, labels: np.ndarray) -> tuple[int, float]:
+    """(groups, pruned magnitude): the lexicographic P1 objective, smaller is better."""
+    G = int(labels.max()) + 1
+    if problem.budget == 0:
+        return G, 0.0
+    return G, float(problem.magnitude[conflict_pruned(problem.magnitude, labels)].sum())
+
+
+def auto(problem: CombineProblem, options: Options) -> Outcome:
+    """Best answer and best bound of the portfolio stages within options.time_limit."""
+    from . import SOLVERS  # the registry imports this module
+
+    deadline = time.perf_counter() + options.time_limit
+    lb = combine_lower_bound(problem)
+    best, best_score, bound, proven = None, None, lb, False
+    stages: list[str] = []
+    stats: dict = {"stages": stages, "interrupted": False}
+
+    def offer(name: str, outcome: Outcome) -> None:
+        nonlocal best, best_score, bound, proven
+        labels = np.asarray(outcome.solution, dtype=np.int64)
+        score = _score(problem, labels)
+        stages.append(f"{name}:{score[0]}")
+        if "fallback" in outcome.stats:
+            stats[f"{name}_fallback"] = outcome.stats["fallback"]
+        if outcome.bound is not None:
+            bound = max(bound, int(np.ceil(outcome.bound - 1e-9)))
+        if best is None or score < best_score:
+            best, best_score = labels, score
+            proven = outcome.proven
+        elif score == best_score:
+            proven = proven or outcome.proven
+
+    def done() -> bool:
+        return proven or (best_score[0] <= bound and best_score[1] == 0.0) \
+            or time.perf_counter() >= deadline
+
+    def remaining(share: float = 1.0) -> Options:
+        left = max(deadline - time.perf_counter(), 0.01)
+        return dataclasses.replace(options, time_limit=left * share, hint=best)
+
+    try:
+        if options.hint is not None:
+            offer("hint", Outcome(start_labels(problem, options)))
+        for name in STARTERS:
+            if name in SOLVERS:
+                offer(name, SOLVERS[name].run(problem, options))
+        if best is None:
+            offer("singletons", Outcome(start_labels(problem, options)))
+        if not done():
+            model_fits = cpsat.too_large(problem, best_score[0], remaining(1 - TABU_SHARE).time_limit) is None
+            offer("tabu", tabu.tabu(problem, remaining(TABU_SHARE if model_fits else 0.7)))
+            if not done():
+                if model_fits:
+                    offer("cpsat", cpsat.cpsat(problem, remaining()))
+                else:
+                    offer("anneal", anneal.anneal(problem, remaining()))
+    except KeyboardInterrupt:
+        stats["interrupted"] = True
+        if best is None:
+            raise
+    return Outcome(best, bound=bound, proven=proven, stats=stats)
+
+
+def _run(problem: CombineProblem, options: Options) -> Outcome:
+    return auto(problem, options)
+
+
+SOLVER = Solver("auto", _run, "portfolio: fast heuristics, tabu search, then CP-SAT when it fits",
+                exact=True)

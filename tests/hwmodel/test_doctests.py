@@ -1,0 +1,16 @@
+"""The examples in hwmodel's docstrings run as written."""
+
+import doctest
+
+import pytest
+
+import hwmodel.model
+import hwmodel.simulate
+import hwmodel.timing
+
+
+@pytest.mark.parametrize("module", [hwmodel.timing, hwmodel.simulate, hwmodel.model])
+def test_docstring_examples(module):
+    """Every doctest in the module passes."""
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
