@@ -172,7 +172,7 @@ def format_compress(report: CompressReport, **hw) -> str:
     return "\n\n".join(parts)
 
 
-def _plots(report: CompressReport, d: dict, originals: dict, out_dir: str) -> list:
+def _plots(report: CompressReport, d: dict, out_dir: str) -> list:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,11 +182,13 @@ def _plots(report: CompressReport, d: dict, originals: dict, out_dir: str) -> li
     # The picture that explains the method: the largest layer before and after packing.
     o = max(report.layers, key=lambda o: o.rows * o.cols)
     if o.packed is not None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [o.cols, max(o.packed_cols, 8)]})
-        before = originals.get(o.name, o.weights)
-        axes[0].imshow(np.abs(before) > 0, aspect="auto", cmap="Greys", interpolation="nearest")
-        axes[0].set_title(f"{o.name}: pruned {o.rows}x{o.cols}")
-        axes[1].imshow(o.packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4),
+                                 gridspec_kw={"width_ratios": [o.arranged_cols, max(o.packed_cols, 8)]})
+        view = "subword columns" if report.config.subword else "weights"
+        axes[0].imshow(o.allowed, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+        axes[0].set_title(f"{o.name}: sparse {view}, {o.rows}x{o.arranged_cols}")
+        axes[1].imshow(o.packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest",
+                       vmin=0, vmax=1)
         axes[1].set_title(f"packed {o.rows}x{o.packed_cols}")
         for ax in axes:
             ax.set_xlabel("column"); ax.set_ylabel("row (filter)")
@@ -231,8 +233,7 @@ def write_compress_report(report: CompressReport, out_dir: str, model_layers=(),
     with open(paths[1], "w") as f:
         f.write("# Compression report\n\n" + format_compress(report, **hw) + "\n")
     if report.layers:
-        originals = {l.name: l.matrix for l in model_layers}
-        paths += _plots(report, d, originals, out_dir)
+        paths += _plots(report, d, out_dir)
         paths += _export(report, model_layers, os.path.join(out_dir, "export"))
     return paths
 

@@ -152,6 +152,7 @@ def _gains(values: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 def _greedy_bound(values: np.ndarray, chosen, K: int) -> float:
     """min over S in {empty, chosen} of f(S) + sum of the K largest gains, and sum of row maxima."""
+    # The online bound holds for any S, so heuristics other than greedy use it too.
     bounds = [float(values.max(axis=1).sum())]
     for S in ([], list(chosen)):
         current = values[:, S].max(axis=1) if S else np.zeros(values.shape[0])
@@ -189,8 +190,8 @@ def frequency(problem: PatternProblem, options: Options) -> Outcome:
     order = np.lexsort((np.arange(totals.size), -totals, -problem.counts))
     chosen = order[:problem.K]
     # Patterns no kernel prefers (possible with candidates="all") are never counted in.
-    chosen = chosen[problem.counts[chosen] > 0]
-    return Outcome(np.asarray(chosen, dtype=np.int64))
+    chosen = np.asarray(chosen[problem.counts[chosen] > 0], dtype=np.int64)
+    return Outcome(chosen, _greedy_bound(problem.values, chosen, problem.K))
 
 
 def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -236,6 +237,7 @@ def cpsat(problem: PatternProblem, options: Options) -> Outcome:
     solver.parameters.max_time_in_seconds = float(options.time_limit)
     solver.parameters.num_workers = int(options.workers)
     solver.parameters.random_seed = int(options.seed)
+    solver.parameters.linearization_level = 2  # the facility-location LP relaxation is strong
     code = solver.solve(model)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         chosen = np.flatnonzero([solver.value(v) for v in y]).astype(np.int64)
@@ -280,8 +282,8 @@ def select_patterns(energy, n: int, K: int, solver="greedy", candidates: str = "
     --------
     >>> e = np.array([[3., 2, 0, 0], [0, 0, 2, 3], [3, 0, 2, 0]])
     >>> r = select_patterns(e, n=2, K=2)
-    >>> r.value, r.patterns.astype(int).tolist()
-    (14.0, [[0, 0, 1, 1], [1, 1, 0, 0]])
+    >>> r.value, r.status, r.assignment.tolist()
+    (13.0, 'feasible', [1, 0, 1])
     """
     spec = lookup(SOLVERS, solver, "pattern")
     options = options or Options()

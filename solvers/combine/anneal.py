@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..bounds import combine_lower_bound
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, add_delta, compact, expand_labels, group_state, remove_column, remove_delta
-from .reduce import start_labels
+from .reduce import lower_bound, start_labels
 from .tabu import drop_group, excess, rand_below, rand_unit
 
 __all__ = ["AnnealParams", "anneal", "anneal_steps", "SOLVER"]
@@ -136,7 +135,7 @@ def anneal(problem: CombineProblem, options: Options, params: AnnealParams = Ann
     keep, (col_ptr, col_rows, _, _) = compact(problem.mask)
     best = np.ascontiguousarray(labels0[keep], dtype=np.int64)
     G = int(best.max()) + 1
-    lb = combine_lower_bound(problem)
+    lb = lower_bound(problem)
     R = problem.shape[0]
     alpha, budget = problem.alpha, problem.budget
     cap = params.base_iters + params.per_column * keep.size

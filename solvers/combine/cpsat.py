@@ -48,10 +48,9 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from ..bounds import combine_lower_bound
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
-from .reduce import analyse, lift, lifted_bound, start_labels, subproblem, twin_classes
+from .reduce import analyse, lift, lifted_bound, lower_bound, start_labels, subproblem, twin_classes
 
 __all__ = ["MAX_ASSIGN_VARS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order", "model_terms",
            "too_large", "build_model", "cpsat", "SOLVER"]
@@ -145,12 +144,12 @@ def _row_supports(mask_pos: np.ndarray) -> list:
 
 
 def build_model(problem: CombineProblem, G_max: int, hint: np.ndarray | None = None,
-                lower_bound: int = 1):
+                lb: int = 1):
     """The phase-1 CP-SAT model; returns (model, vars).
 
     ``vars``: ``order`` (position -> column id), ``x`` (list per position of
     {group: BoolVar}), ``used`` (list of BoolVar), ``clique`` (size). ``hint``
-    is a full labelling (N,) with at most G_max groups.
+    is a full labelling (N,) with at most G_max groups; ``lb`` a valid lower bound.
     """
     order, k = column_order(problem)
     n = order.size
@@ -161,7 +160,7 @@ def build_model(problem: CombineProblem, G_max: int, hint: np.ndarray | None = N
     x = [{g: model.new_bool_var(f"x{p}_{g}") for g in range(min(p, G_max - 1) + 1)} for p in range(n)]
     for g in range(G_max - 1):
         model.add_implication(used[g + 1], used[g])
-    for g in range(min(lower_bound, G_max)):
+    for g in range(min(lb, G_max)):
         model.add(used[g] == 1)
     for p in range(n):
         model.add_exactly_one(x[p].values())
@@ -255,7 +254,7 @@ def _labels_from(solver, vars: dict, N: int) -> np.ndarray:
 def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seconds: float):
     """Solve one instance (no component split): (labels, bound in groups, proven, stats)."""
     deadline = time.perf_counter() + seconds
-    lb = combine_lower_bound(problem)
+    lb = lower_bound(problem)
     G_hint = int(hint.max()) + 1
     stats = {"lower_bound_in": lb}
     if G_hint <= lb and problem.budget == 0:

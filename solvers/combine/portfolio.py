@@ -32,12 +32,11 @@ import time
 
 import numpy as np
 
-from ..bounds import combine_lower_bound
 from ..check import conflict_pruned
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from . import anneal, cpsat, tabu
-from .reduce import STARTERS, start_labels
+from .reduce import STARTERS, lower_bound, start_labels
 
 __all__ = ["auto", "SOLVER"]
 
@@ -58,7 +57,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
     from . import SOLVERS  # the registry imports this module
 
     deadline = time.perf_counter() + options.time_limit
-    lb = combine_lower_bound(problem)
+    lb = lower_bound(problem)
     best, best_score, bound, proven = None, None, lb, False
     stages: list[str] = []
     stats: dict = {"stages": stages, "interrupted": False}

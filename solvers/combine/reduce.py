@@ -32,15 +32,21 @@ doi:10.1016/j.disopt.2010.07.005.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..bounds import combine_lower_bound
 from ..check import check_labels
 from ..problem import CombineProblem, InvalidSolution, Options, ProblemError
 
 __all__ = ["Structure", "analyse", "twin_classes", "subproblem", "lift", "lifted_bound",
-           "start_labels"]
+           "start_labels", "lower_bound"]
+
+# combine_lower_bound's clique search costs seconds on dense instances; the portfolio's
+# stages ask for the same problem's bound, so it is computed once per problem object.
+_BOUNDS: "weakref.WeakKeyDictionary[CombineProblem, int]" = weakref.WeakKeyDictionary()
 
 # Fast heuristics that give local search and the exact model a starting answer.
 STARTERS = ("dsatur", "ffd")
@@ -196,3 +202,10 @@ def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
         best = np.full(problem.shape[1], -1, dtype=np.int64)
         best[problem.nonempty] = np.arange(problem.nonempty.size)
     return best
+
+
+def lower_bound(problem: CombineProblem) -> int:
+    """:func:`solvers.bounds.combine_lower_bound`, computed once per problem object."""
+    if problem not in _BOUNDS:
+        _BOUNDS[problem] = combine_lower_bound(problem)
+    return _BOUNDS[problem]

@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..bounds import combine_lower_bound
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, add_delta, compact, expand_labels, group_state, remove_column
-from .reduce import start_labels
+from .reduce import lower_bound, start_labels
 
 __all__ = ["TabuParams", "tabu", "excess", "drop_group", "rand_below", "rand_unit", "SOLVER"]
 
@@ -209,7 +208,7 @@ def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuPar
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
     local = np.ascontiguousarray(labels0[keep], dtype=np.int64)
     G = int(local.max()) + 1
-    lb = combine_lower_bound(problem)
+    lb = lower_bound(problem)
     stats = {"start_groups": G, "iterations": 0}
     if keep.size * G > MAX_TABLE_CELLS:
         stats["fallback"] = f"{keep.size} columns x {G} groups exceeds the tabu table limit"

@@ -1,0 +1,173 @@
+"""PCNN pattern format: every k x k kernel keeps n weights in one of K shared patterns.
+
+A conv layer W (O, I, kh, kw) is stored as
+- ``values`` (O, I, n): each kernel's kept weights, in increasing position order
+  (position = y * kw + x) of its pattern;
+- ``ids`` (O, I): the pattern of each kernel, ceil(log2 K') bits each;
+- ``table`` (K', kh*kw) bool: the patterns, kh*kw bits each (K' <= K patterns
+  actually used).
+The ids plus the table are PCNN's Sparsity Pattern Mask (SPM) index.
+
+Method: the patterns are chosen by :func:`solvers.patterns.select_patterns`
+(cardinality-constrained facility location: greedy, exact CP-SAT, or PCNN's
+frequency rule); each kernel then takes its best chosen pattern exactly (the
+argmax of kept energy).  :func:`choose_n` picks n per layer under a model-wide
+budget of kept weights, exactly, with the multiple-choice knapsack DP of
+:mod:`solvers.knapsack` (value = kept energy with the layer's K patterns).
+
+Reference: J. Tan, L. Niu, J. K. Adams, V. Boominathan, J. T. Robinson,
+R. G. Baraniuk, A. Veeraraghavan, "PCNN: Pattern-based Fine-Grained Regular
+Pruning Towards Optimizing CNN Accelerators", DAC 2020,
+doi:10.1109/DAC18072.2020.9218498.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from solvers import knapsack
+from solvers.patterns import select_patterns
+from solvers.problem import Options, ProblemError
+
+from ..errors import ArrangeError
+
+__all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "choose_n"]
+
+ENERGIES = {"square": np.square, "abs": np.abs}
+
+
+@dataclass(eq=False)
+class PCNNPacked:
+    """A pattern-pruned conv layer; ``decode`` rebuilds the dense 4-D weights of what was kept."""
+
+    values: np.ndarray   # (O, I, n) kept weights, in pattern position order
+    ids: np.ndarray      # (O, I) int64 row of ``table`` per kernel
+    table: np.ndarray    # (K', kh*kw) bool patterns
+    shape: tuple         # (O, I, kh, kw)
+    K: int               # patterns allowed (``table`` may hold fewer)
+    stats: dict = field(default_factory=dict)  # solver, value, bound, status, gap, seconds
+
+    @property
+    def n(self) -> int:
+        return self.values.shape[2]
+
+    @property
+    def num_patterns(self) -> int:
+        return self.table.shape[0]
+
+
+def _check_weights(W) -> np.ndarray:
+    W = np.asarray(W)
+    if W.ndim != 4:
+        raise ArrangeError(f"PCNN expects conv weights (O, I, kh, kw), got {W.ndim}-D shape {W.shape}")
+    if W.size == 0:
+        raise ArrangeError(f"PCNN got empty weights of shape {W.shape}")
+    if not np.issubdtype(W.dtype, np.floating) and not np.issubdtype(W.dtype, np.integer):
+        raise ArrangeError(f"PCNN expects real numeric weights, got dtype {W.dtype}")
+    kh, kw = W.shape[2:]
+    if kh * kw == 1:
+        raise ArrangeError(f"PCNN needs kernels larger than 1x1, got {kh}x{kw}")
+    return W
+
+
+def _check_params(n, K, k2: int) -> tuple[int, int]:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k2:
+        raise ArrangeError(f"PCNN n must be an integer in 1..{k2} (kh*kw), got {n!r}")
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+        raise ArrangeError(f"PCNN K must be an integer >= 1, got {K!r}")
+    return int(n), int(K)
+
+
+def kernel_energy(W, energy: str = "square") -> np.ndarray:
+    """Per-position energy of every kernel, (O*I, kh*kw) float64."""
+    if energy not in ENERGIES:
+        raise ArrangeError(f"unknown PCNN energy {energy!r}; allowed: {', '.join(ENERGIES)}")
+    O, I, kh, kw = W.shape
+    return ENERGIES[energy](np.asarray(W, dtype=np.float64).reshape(O * I, kh * kw))
+
+
+def _select(e, n, K, solver, candidates, time_limit, seed):
+    try:
+        return select_patterns(e, n, K, solver=solver, candidates=candidates,
+                               options=Options(time_limit=time_limit, seed=seed))
+    except ProblemError as err:
+        raise ArrangeError(f"PCNN: {err}") from None
+
+
+def encode(W, n: int, K: int, solver="greedy", energy: str = "square", candidates: str = "topn",
+           time_limit: float = 10.0, seed: int = 0) -> PCNNPacked:
+    """Prune W (O, I, kh, kw) to n weights per kernel in at most K shared patterns.
+
+    Raises ArrangeError on 1x1 kernels, n outside 1..kh*kw, K < 1 or a bad solver name.
+    """
+    W = _check_weights(W)
+    O, I, kh, kw = W.shape
+    n, K = _check_params(n, K, kh * kw)
+    result = _select(kernel_energy(W, energy), n, K, solver, candidates, time_limit, seed)
+    table = result.patterns
+    ids = result.assignment.reshape(O, I)
+    # Each pattern row has exactly n positions, so the selected flat entries reshape to (O, I, n).
+    positions = np.nonzero(table)[1].reshape(table.shape[0], n)[ids]
+    values = np.take_along_axis(W.reshape(O, I, kh * kw), positions, axis=2)
+    stats = {"solver": result.solver, "value": result.value, "bound": result.bound,
+             "status": result.status, "gap": result.gap, "seconds": result.seconds}
+    return PCNNPacked(values, ids, table, (O, I, kh, kw), K, stats)
+
+
+def decode(packed: PCNNPacked) -> np.ndarray:
+    """The dense (O, I, kh, kw) weights holding exactly the kept values."""
+    O, I, kh, kw = packed.shape
+    table = np.asarray(packed.table, dtype=bool)
+    if np.any(table.sum(axis=1) != packed.n):
+        raise ArrangeError(f"PCNN pattern table rows must each hold n={packed.n} positions")
+    positions = np.nonzero(table)[1].reshape(table.shape[0], packed.n)[packed.ids]
+    dense = np.zeros((O, I, kh * kw), dtype=packed.values.dtype)
+    np.put_along_axis(dense, positions, packed.values, axis=2)
+    return dense.reshape(O, I, kh, kw)
+
+
+def bits(packed: PCNNPacked, value_bits: int = 8) -> dict:
+    """Storage: kept values, and the SPM index (a pattern id per kernel plus the pattern table)."""
+    O, I, kh, kw = packed.shape
+    kernels = O * I
+    id_bits = math.ceil(math.log2(packed.num_patterns)) if packed.num_patterns > 1 else 0
+    table_bits = packed.num_patterns * kh * kw
+    return {
+        "values": kernels * packed.n * value_bits,
+        "index": kernels * id_bits + table_bits,
+        "ids": kernels * id_bits,
+        "table": table_bits,
+        "dense": kernels * kh * kw * value_bits,
+    }
+
+
+def choose_n(layers, budget: int, K: int, choices=None, solver="greedy", energy: str = "square",
+             time_limit: float = 10.0, seed: int = 0) -> list[int]:
+    """n per layer maximising the kept energy, total kept weights <= budget (exact MCKP DP).
+
+    ``layers`` is a sequence of conv weights; ``choices`` the n values tried (default
+    1..kh*kw per layer).  The value of (layer, n) is the kept energy of that layer's
+    K patterns found by ``solver``, so the choice of n is exact given those values.
+    """
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ArrangeError(f"PCNN budget must be an integer >= 0 kept weights, got {budget!r}")
+    costs, values, options = [], [], []
+    for W in layers:
+        W = _check_weights(W)
+        O, I, kh, kw = W.shape
+        ns = list(range(1, kh * kw + 1)) if choices is None else [int(c) for c in choices]
+        for c in ns:
+            _check_params(c, K, kh * kw)
+        e = kernel_energy(W, energy)
+        kept = [_select(e, c, K, solver, "topn", time_limit, seed).value for c in ns]
+        costs.append(np.asarray(ns, dtype=np.int64) * O * I)
+        values.append(np.asarray(kept))
+        options.append(ns)
+    try:
+        picked = knapsack.solve(costs, values, int(budget))
+    except ProblemError as err:
+        raise ArrangeError(f"PCNN choose_n: {err}") from None
+    return [ns[i] for ns, i in zip(options, picked.choice)]

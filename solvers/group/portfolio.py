@@ -1,0 +1,84 @@
+"""P2 grouping portfolio ("auto"): the exact method when one applies, else a heuristic pipeline.
+
+- k = 2 and N <= MATCHING_MAX_COLUMNS: maximum-weight matching (proven optimal);
+- the CP-SAT set-partitioning model is small (N <= cpsat.MAX_COLUMNS and
+  C(N, k) <= cpsat.MAX_SUBSETS): CP-SAT, hinted by LNS;
+- otherwise a pipeline, each stage starting from the previous stage's best:
+  simulated annealing (global moves), Apex windowed regrouping of 2-group
+  windows (exact pair re-partitions), then LNS with assignment moves. Every stage
+  is never worse than its start, so the answer is never worse than the hint
+  (or the identity order).
+
+Every stage has a fixed work budget, so the same seed gives the same answer; the
+time limit caps each stage at a share of what is left. Ctrl-C stops the current
+stage and returns the best order found so far.
+
+Reference: the stage modules (apex, anneal, lns, matching, cpsat).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..problem import GroupProblem, Options, Outcome
+from ..registry import Solver
+from . import cpsat as cpsat_mod
+from ._kernels import start_order
+from .anneal import anneal
+from .apex import window_search
+from .lns import lns
+from .matching import matching
+
+__all__ = ["SOLVER", "portfolio", "MATCHING_MAX_COLUMNS"]
+
+# networkx's blossom algorithm is pure Python, O(N^3): a few seconds at N = 128.
+MATCHING_MAX_COLUMNS = 128
+# Escapes of the window stage: it refines an annealed order, so few are needed.
+_WINDOW_ESCAPES = 10
+# Shares of the remaining time each pipeline stage may use at most.
+_STAGES = (("anneal", 0.5), ("window", 0.5), ("lns", 1.0))
+
+
+def _run_stage(name: str, problem: GroupProblem, order: np.ndarray, seed: int, deadline: float):
+    if name == "anneal":
+        return anneal(problem, order, seed, deadline)
+    if name == "window":
+        return window_search(problem, order, 2, seed, deadline, escapes=_WINDOW_ESCAPES)
+    return lns(problem, order, seed, deadline)
+
+
+def _pipeline(problem: GroupProblem, options: Options) -> Outcome:
+    end = time.perf_counter() + options.time_limit
+    order = start_order(problem, options)
+    stats: dict = {"method": "portfolio: anneal -> window -> lns"}
+    for i, (name, share) in enumerate(_STAGES):
+        now = time.perf_counter()
+        deadline = now + share * max(0.0, end - now)
+        order, stage = _run_stage(name, problem, order, options.seed + i, deadline)
+        stats[name] = stage
+        if stage.get("interrupted"):
+            stats["interrupted"] = True
+            break
+    return Outcome(order, stats=stats)
+
+
+def _small_for_cpsat(problem: GroupProblem) -> bool:
+    N = problem.shape[1]
+    return N <= cpsat_mod.MAX_COLUMNS and math.comb(N, problem.k) <= cpsat_mod.MAX_SUBSETS
+
+
+def portfolio(problem: GroupProblem, options: Options) -> Outcome:
+    """Matching for k = 2, CP-SAT for tiny instances, else anneal -> window -> LNS."""
+    if problem.k == 2 and problem.shape[1] <= MATCHING_MAX_COLUMNS:
+        return matching(problem, options)
+    if _small_for_cpsat(problem):
+        outcome = cpsat_mod.cpsat(problem, options)
+        outcome.stats["method"] = "portfolio: " + outcome.stats["method"]
+        return outcome
+    return _pipeline(problem, options)
+
+
+SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else anneal -> window -> LNS")
