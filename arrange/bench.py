@@ -40,7 +40,7 @@ from .errors import ArrangeError
 
 __all__ = [
     "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "Instance", "size_class", "save_instance",
-    "load_instance", "list_instances", "networkx_dsatur", "run_solver_bench", "format_results",
+    "load_instance", "list_instances", "conflict_edges", "networkx_dsatur", "run_solver_bench", "format_results",
     "format_summary", "fewer_than_baseline", "versus_networkx", "plot_gap_vs_time", "build_parser", "main",
 ]
 
@@ -59,9 +59,9 @@ BASELINE = "greedy-cc"
 # The portfolio may be marked exact (it can prove optima) but falls back to its
 # heuristics on large instances by itself; other exact solvers are skipped there.
 _PORTFOLIOS = frozenset({"auto"})
-# networkx builds a Python object per conflict edge; past this many columns the
-# graph alone takes minutes and gigabytes.
-NX_MAX_COLUMNS = 4096
+# networkx's DSatur rescans every coloured node's neighbours at each step, so it
+# costs about nodes * edges Python operations (~0.2-0.7 us each): 1e8 is ~20-70 s.
+NX_MAX_WORK = 1e8
 
 
 def size_class(cols: int) -> str:
@@ -148,6 +148,14 @@ def _check_choices(values, allowed, what: str) -> None:
         raise ArrangeError(f"unknown {what} {bad[0]!r}; allowed: {', '.join(allowed)}")
 
 
+def conflict_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Edges (u, v), u < v, of the conflict graph over the nonempty columns, and its node count."""
+    cols = np.flatnonzero(mask.any(axis=0))
+    m = np.ascontiguousarray(mask[:, cols], dtype=np.float32)
+    u, v = np.nonzero(np.triu((m.T @ m) > 0, 1))
+    return u, v, cols.size
+
+
 def networkx_dsatur(mask: np.ndarray) -> tuple[int, float]:
     """Colours and seconds of networkx's DSatur on the column conflict graph (no capacity).
 
@@ -156,12 +164,9 @@ def networkx_dsatur(mask: np.ndarray) -> tuple[int, float]:
     """
     import networkx as nx
 
-    cols = np.flatnonzero(mask.any(axis=0))
-    m = np.ascontiguousarray(mask[:, cols], dtype=np.float32)
-    adj = (m.T @ m) > 0
-    u, v = np.nonzero(np.triu(adj, 1))
+    u, v, nodes = conflict_edges(mask)
     graph = nx.Graph()
-    graph.add_nodes_from(range(cols.size))
+    graph.add_nodes_from(range(nodes))
     graph.add_edges_from(zip(u.tolist(), v.tolist()))
     start = time.perf_counter()
     colouring = nx.greedy_color(graph, strategy="DSATUR")
@@ -205,10 +210,12 @@ def _run_solver(inst: Instance, problem, spec: Solver, options: Options) -> dict
     return row
 
 
-def _run_networkx(inst: Instance, problem: CombineProblem) -> dict:
+def _run_networkx(inst: Instance, problem: CombineProblem, max_work: float) -> dict:
     row = _base_row(inst, NX_NAME)
-    if problem.nonempty.size > NX_MAX_COLUMNS:
-        row.update(status="skipped", message=f"over {NX_MAX_COLUMNS} columns")
+    u, _, nodes = conflict_edges(problem.mask)
+    if nodes * u.size > max_work:
+        row.update(status="skipped", message=f"nodes x edges = {nodes * u.size:.2g} over the "
+                   f"networkx budget {max_work:.2g}")
         return row
     colours, seconds = networkx_dsatur(problem.mask)
     bound = combine_lower_bound(problem)
@@ -268,7 +275,7 @@ def _warm_up(chosen: dict[str, list[Solver]], time_limit: float) -> None:
 def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBLEMS,
                      sizes=("small", "medium"), solvers=None, time_limit: float = 2.0,
                      seed: int = 0, references: bool = True, warmup: bool = True,
-                     progress: bool = True) -> list[dict]:
+                     progress: bool = True, nx_max_work: float = NX_MAX_WORK) -> list[dict]:
     """Run the solver benchmark and write its tables and plot into ``out_dir``.
 
     Parameters
@@ -281,6 +288,8 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
     time_limit, seed : passed to every solver through :class:`solvers.Options`.
     references : add the networkx DSatur and greedy-cc reference points on P1.
     warmup : run each solver once on a tiny instance first (Numba compilation).
+    nx_max_work : skip the networkx reference where nodes * edges of the conflict
+        graph exceeds this (its DSatur is quadratic; 2048 dense columns take minutes).
 
     Returns
     -------
@@ -309,7 +318,7 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
     tasks = sum(len(chosen[i.problem]) + (references and i.problem == "p1") for i in instances)
     rows: list[dict] = []
     try:
-        _run_all(instances, chosen, options, references, out / "results.csv",
+        _run_all(instances, chosen, options, references, nx_max_work, out / "results.csv",
                  _progress(tasks, progress), rows)
     finally:
         # Also after Ctrl-C: the tables and plot show the rows finished so far.
@@ -319,7 +328,7 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
     return rows
 
 
-def _run_all(instances, chosen, options, references, csv_path, bar, rows) -> None:
+def _run_all(instances, chosen, options, references, nx_max_work, csv_path, bar, rows) -> None:
     """Append one row per (instance, solver) to ``rows`` and to the CSV as each finishes."""
     with open(csv_path, "w", newline="") as fh, bar:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
@@ -335,7 +344,7 @@ def _run_all(instances, chosen, options, references, csv_path, bar, rows) -> Non
             problem = inst.build()
             if references and inst.problem == "p1":
                 bar.set_description(f"{inst.name} {NX_NAME}")
-                record(_run_networkx(inst, problem))
+                record(_run_networkx(inst, problem, nx_max_work))
             for spec in chosen[inst.problem]:
                 bar.set_description(f"{inst.name} {spec.name}")
                 reason = _skip_reason(spec, inst.size)
@@ -569,13 +578,13 @@ def _list_arg(allowed):
     return parse
 
 
-def _time_limit(text: str) -> float:
+def _positive(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -590,10 +599,13 @@ def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser
                    help="comma-separated: small,medium,large (default small,medium)")
     p.add_argument("--solvers", type=_list_arg(()), default=None,
                    help="comma-separated solver names (default: all registered)")
-    p.add_argument("--time-limit", type=_time_limit, default=2.0, help="seconds per solver per instance")
+    p.add_argument("--time-limit", type=_positive, default=2.0, help="seconds per solver per instance")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-references", action="store_true", help="skip nx-dsatur and greedy-cc")
     p.add_argument("--no-warmup", action="store_true", help="time Numba compilation too")
+    p.add_argument("--nx-max-work", type=_positive, default=NX_MAX_WORK,
+                   help="skip nx-dsatur where conflict-graph nodes x edges exceeds this "
+                   "(default %(default)g, about a minute)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -604,7 +616,7 @@ def main(argv=None, prog: str = "arrange bench solvers") -> int:
     run_solver_bench(args.suite, args.out, problems=args.problems, sizes=args.sizes,
                      solvers=args.solvers, time_limit=args.time_limit, seed=args.seed,
                      references=not args.no_references, warmup=not args.no_warmup,
-                     progress=not args.quiet)
+                     progress=not args.quiet, nx_max_work=args.nx_max_work)
     out = Path(args.out)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'results.csv'}, results.md, summary.md, gap_vs_time.png")

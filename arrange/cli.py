@@ -60,15 +60,16 @@ def _schedule(text: str) -> list:
     return values
 
 
-def _add_pack_options(p: argparse.ArgumentParser, sparsity_default):
+def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer",
+                      time_limit=10.0):
     p.add_argument("--alpha", type=_positive_int, default=8, help="max columns per group (default 8)")
     p.add_argument("--gamma", type=_nonneg_float, default=0.0,
                    help="conflict budget per group, as a fraction of rows (default 0)")
     p.add_argument("--solver", default="auto", help="P1 solver name (see `arrange solvers`)")
-    p.add_argument("--time-limit", type=_positive_float, default=10.0, help="seconds per layer")
+    p.add_argument("--time-limit", type=_positive_float, default=time_limit, help="seconds per layer")
     p.add_argument("--sparsity", type=_sparsity, default=sparsity_default,
                    help="magnitude-prune to this sparsity first (default: %(default)s)")
-    p.add_argument("--scope", choices=["layer", "global"], default="layer", help="pruning scope")
+    p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md and packed.npz here")
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
-    _add_pack_options(d, 0.8)
+    _add_pack_options(d, 0.7, "global", time_limit=2.0)
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
@@ -142,6 +143,8 @@ def _cmd_pack(args, source: str) -> int:
                                  time_limit=args.time_limit, seed=args.seed,
                                  skipped=model.skipped, progress=not args.json)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
+    if source == "digits" and report.layers:
+        report.accuracy = _digits_accuracy(model.layers, layers, packed)
     if args.out:
         write_pack_report(report, packed, args.out)
     print(to_json(report) if args.json else format_table(report))
@@ -180,6 +183,17 @@ def _cmd_compress(args) -> int:
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
     return EXIT_BAD_INPUT if report.skipped else 0
+
+
+def _digits_accuracy(dense, pruned, packed) -> dict:
+    """Test accuracy of the embedded CNN: dense, pruned, and decoded from the packed layers."""
+    from .formats import column_combine
+    from .models.digits import evaluate_digits
+
+    decoded = [l.with_matrix(column_combine.decode(packed[l.name])) if l.name in packed else l
+               for l in pruned]
+    return {"dense": evaluate_digits(dense), "pruned": evaluate_digits(pruned),
+            "packed": evaluate_digits(decoded)}
 
 
 def _cmd_solvers() -> int:

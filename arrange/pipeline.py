@@ -48,10 +48,14 @@ class PackReport:
     skipped: list
     params: dict
     total: dict = field(default_factory=dict)
+    accuracy: dict | None = None    # model metric by stage, when the model comes with data
 
     def as_dict(self) -> dict:
-        return {"params": self.params, "layers": [r.as_dict() for r in self.layers],
-                "total": self.total, "skipped": [{"layer": n, "error": e} for n, e in self.skipped]}
+        out = {"params": self.params, "layers": [r.as_dict() for r in self.layers],
+               "total": self.total, "skipped": [{"layer": n, "error": e} for n, e in self.skipped]}
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+        return out
 
 
 def _layer_report(name: str, W: np.ndarray, result, value_bits: int) -> LayerReport:

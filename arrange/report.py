@@ -32,6 +32,10 @@ def format_table(report) -> str:
     line = lambda cells: "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths)) + " |"
     out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in rows]
+    if report.layers:
+        out.append(f"verified: {len(report.layers)} layers decode exactly to their pruned matrices")
+    if report.accuracy:
+        out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
     for name, reason in report.skipped:
         out.append(f"skipped {name}: {reason}")
     return "\n".join(out)

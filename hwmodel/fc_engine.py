@@ -15,7 +15,8 @@ Model (column-wise, input-stationary broadcast, as in PermDNN section 4 and EIE)
   a column with no weight in any PE costs ``skip_cycles`` (0: the zero-column
   check is overlapped);
 - a permuted-diagonal matrix has exactly R/p nonzeros in every column, one per
-  block row, so with p-aligned rows its load is balanced by construction;
+  block row, so when every PE holds whole block rows ("blocked", n_pe dividing
+  R/p) each PE has the same load in every column: balanced by construction;
   its index is computed from one shift per block (no per-weight index reads),
   whereas a CSC layout (EIE) reads one relative index per weight.
 Counts returned: cycles, useful MACs (nonzero weight x nonzero input), MAC

@@ -8,7 +8,7 @@ a partial or full partition of the columns into groups:
 - ``sizes`` (G_cap,) int64: columns in group g.
 
 A column j is given by its row list ``col_rows[col_ptr[j]:col_ptr[j + 1]]``
-(CSR of columns -> rows, built once by :func:`incidence`). Adding j to g raises
+(CSR of columns -> rows, built once by :func:`compact`). Adding j to g raises
 the conflicts by the number of j's rows already occupied in g; removing it
 lowers them by the number of its rows occupied at least twice. The delta
 functions below compute that in O(nnz(j)) without touching the state, and the
@@ -31,7 +31,6 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "incidence",
     "compact",
     "expand_labels",
     "add_delta",
@@ -52,30 +51,55 @@ __all__ = [
 ]
 
 
-def incidence(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """CSR lists of a bool (R, N) mask: (col_ptr, col_rows, row_ptr, row_cols), all int64.
-
-    ``col_rows[col_ptr[j]:col_ptr[j+1]]`` are the rows of column j and
-    ``row_cols[row_ptr[r]:row_ptr[r+1]]`` the columns of row r, both ascending.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    cols, rows = np.nonzero(mask.T)            # column-major order: rows ascending per column
-    col_ptr = np.zeros(mask.shape[1] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cols, minlength=mask.shape[1]), out=col_ptr[1:])
-    r2, c2 = np.nonzero(mask)
-    row_ptr = np.zeros(mask.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(r2, minlength=mask.shape[0]), out=row_ptr[1:])
-    return col_ptr, rows.astype(np.int64), row_ptr, c2.astype(np.int64)
-
-
 def compact(mask: np.ndarray):
-    """Drop empty columns: (kept column ids, incidence lists of the kept columns).
+    """Drop empty columns: (kept column ids, (col_ptr, col_rows, row_ptr, row_cols)).
 
-    Empty columns need no array column, so every heuristic works on the kept
-    ones, numbered 0..m-1, and :func:`expand_labels` maps the answer back.
+    The lists are CSR incidence of the kept columns, numbered 0..m-1 (int64):
+    ``col_rows[col_ptr[j]:col_ptr[j+1]]`` are the rows of kept column j and
+    ``row_cols[row_ptr[r]:row_ptr[r+1]]`` the kept columns of row r, both
+    ascending. Empty columns need no array column, so every heuristic works on
+    the kept ones and :func:`expand_labels` maps the answer back.
     """
-    keep = np.flatnonzero(np.asarray(mask, dtype=bool).any(axis=0))
-    return keep, incidence(mask[:, keep])
+    keep, col_ptr, col_rows, row_ptr, row_cols = _incidence(np.ascontiguousarray(mask, dtype=np.bool_))
+    return keep, (col_ptr, col_rows, row_ptr, row_cols)
+
+
+@njit(cache=True)
+def _incidence(mask):
+    R, N = mask.shape
+    col_nnz = np.zeros(N, dtype=np.int64)
+    row_ptr = np.zeros(R + 1, dtype=np.int64)
+    for r in range(R):
+        for j in range(N):
+            if mask[r, j]:
+                col_nnz[j] += 1
+    local = np.full(N, -1, dtype=np.int64)
+    m = 0
+    for j in range(N):
+        if col_nnz[j] > 0:
+            local[j] = m
+            m += 1
+    keep = np.empty(m, dtype=np.int64)
+    col_ptr = np.zeros(m + 1, dtype=np.int64)
+    for j in range(N):
+        if local[j] >= 0:
+            keep[local[j]] = j
+            col_ptr[local[j] + 1] = col_ptr[local[j]] + col_nnz[j]
+    nnz = col_ptr[m]
+    col_rows = np.empty(nnz, dtype=np.int64)
+    row_cols = np.empty(nnz, dtype=np.int64)
+    fill = col_ptr[:m].copy()
+    k = 0
+    for r in range(R):
+        for j in range(N):
+            if mask[r, j]:
+                c = local[j]
+                col_rows[fill[c]] = r
+                fill[c] += 1
+                row_cols[k] = c
+                k += 1
+        row_ptr[r + 1] = k
+    return keep, col_ptr, col_rows, row_ptr, row_cols
 
 
 def expand_labels(n_columns: int, keep: np.ndarray, local: np.ndarray) -> np.ndarray:

@@ -225,7 +225,9 @@ def _add_kept_objective(model, problem: CombineProblem, vars: dict, G: int) -> N
             continue
         for g in range(G):
             terms = [int(imag[r, p]) * x[p][g] for p in support if p >= g]
-            if len(terms) >= 2:
+            if len(terms) == 1:
+                kept.append(terms[0])
+            elif terms:
                 v = model.new_int_var(0, int(imag[r, support].max()), "")
                 model.add_max_equality(v, terms)
                 kept.append(v)

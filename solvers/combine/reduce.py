@@ -13,9 +13,9 @@ optimum:
   row) splits into connected components that never conflict with each other.
   Each component can be solved alone, but the answers are not simply added:
   groups of different components may share one array column as long as the
-  union has at most alpha columns. :func:`lift` packs the components' groups
-  into common groups (a group holds at most one piece of each component's
-  groups, and a group of a component may be split into pieces), and
+  union has at most alpha columns. :func:`lift` bin-packs the components'
+  groups into common groups (at most one group of each component per common
+  group), and
   :func:`lifted_bound` gives the valid bound ``max(max_c bound_c,
   ceil(N_nonempty / alpha))``; an answer that meets it is optimal.
 
@@ -136,15 +136,15 @@ def lift(N: int, components: list, sub_labels: list, alpha: int) -> np.ndarray:
     """Combine per-component labellings (gamma = 0) into labels over all N columns.
 
     Components never conflict, so their groups can share an array column; two
-    groups of the same component may not (they might conflict). Greedy packing,
-    largest pieces first: each piece goes to the existing group with the most
-    room that holds nothing of its component, split when it does not fit; a new
-    group is opened only when no such group has room. Always valid; optimal
-    when the result meets :func:`lifted_bound`.
+    groups of the same component may not (they might conflict). Best-fit
+    decreasing: each component group, largest first, goes whole into the
+    fullest common group that still has room for it and holds nothing of its
+    component; a new common group is opened only when none does. Always valid;
+    optimal when the result meets :func:`lifted_bound`.
     """
     labels = np.full(N, -1, dtype=np.int64)
-    room: list[int] = []            # free slots per global group
-    owner: list[set] = []           # components present in each global group
+    room: list[int] = []            # free slots per common group
+    owner: list[set] = []           # components present in each common group
     pieces = []
     for c, (cols, lab) in enumerate(zip(components, sub_labels)):
         for g in range(int(lab.max()) + 1):
@@ -153,21 +153,16 @@ def lift(N: int, components: list, sub_labels: list, alpha: int) -> np.ndarray:
                 pieces.append((c, members))
     pieces.sort(key=lambda p: (-p[1].size, p[0], int(p[1][0])))
     for c, members in pieces:
-        start = 0
-        while start < members.size:
-            best, best_room = -1, 0
-            for g, r in enumerate(room):
-                if r > best_room and c not in owner[g]:
-                    best, best_room = g, r
-            if best < 0:
-                room.append(alpha)
-                owner.append(set())
-                best, best_room = len(room) - 1, alpha
-            take = min(best_room, members.size - start)
-            labels[members[start:start + take]] = best
-            room[best] -= take
-            owner[best].add(c)
-            start += take
+        fits = [g for g, r in enumerate(room) if r >= members.size and c not in owner[g]]
+        if fits:
+            best = min(fits, key=lambda g: (room[g], g))
+        else:
+            room.append(alpha)
+            owner.append(set())
+            best = len(room) - 1
+        labels[members] = best
+        room[best] -= members.size
+        owner[best].add(c)
     return labels
 
 

@@ -16,6 +16,8 @@ __all__ = [
     "group_kept",
     "all_group_kept",
     "replace_kept",
+    "slot_threshold",
+    "replace_value",
     "swap_positions",
     "replacement_table",
     "refresh_table_groups",
@@ -109,11 +111,53 @@ def swap_positions(magT, order, k, n, gvals, a, b):
 
 
 @njit(cache=True)
-def _fill_table_row(magT, order, k, n, table, pos):
+def slot_threshold(magT, order, k, n, pos, thr):
+    """Prepare O(R) replacement scoring for slot ``pos``; returns the base value.
+
+    With the slot emptied, each row r keeps the top n of the other k - 1
+    entries (their sum over rows is the base) and a new entry v adds
+    max(0, v - thr[r]), thr[r] being the n-th largest of those k - 1 entries.
+    """
+    start = (pos // k) * k
+    R = magT.shape[1]
+    m = k - 1
+    cols = np.empty(m, dtype=np.int64)
+    j = 0
+    for i in range(k):
+        if start + i != pos:
+            cols[j] = order[start + i]
+            j += 1
+    buf = np.empty(m)
+    base = 0.0
+    for r in range(R):
+        for i in range(m):
+            buf[i] = magT[cols[i], r]
+        for t in range(n):
+            for i in range(m - 1 - t):
+                lo = min(buf[i], buf[i + 1])
+                buf[i + 1] = max(buf[i], buf[i + 1])
+                buf[i] = lo
+            base += buf[m - 1 - t]
+        thr[r] = buf[m - n]
+    return base
+
+
+@njit(cache=True)
+def replace_value(magT, base, thr, col):
+    """Group value once ``col`` fills the slot prepared by :func:`slot_threshold`."""
+    total = base
+    for r in range(magT.shape[1]):
+        total += max(0.0, magT[col, r] - thr[r])
+    return total
+
+
+@njit(cache=True)
+def _fill_table_row(magT, order, k, n, table, pos, thr):
     g = pos // k
+    base = slot_threshold(magT, order, k, n, pos, thr)
     for c in range(order.shape[0]):
         if c // k != g:
-            table[pos, order[c]] = replace_kept(magT, order, k, n, pos, order[c])
+            table[pos, order[c]] = replace_value(magT, base, thr, order[c])
 
 
 @njit(cache=True)
@@ -126,8 +170,9 @@ def replacement_table(magT, order, k, n):
     """
     N = order.shape[0]
     table = np.zeros((N, N))
+    thr = np.empty(magT.shape[1])
     for pos in range(N):
-        _fill_table_row(magT, order, k, n, table, pos)
+        _fill_table_row(magT, order, k, n, table, pos, thr)
     return table
 
 
@@ -138,9 +183,10 @@ def refresh_table_groups(magT, order, k, n, table, ga, gb):
     Rows of other groups stay valid: an entry depends only on the other
     columns of its own group and the incoming column.
     """
+    thr = np.empty(magT.shape[1])
     for g in (ga, gb):
         for pos in range(g * k, (g + 1) * k):
-            _fill_table_row(magT, order, k, n, table, pos)
+            _fill_table_row(magT, order, k, n, table, pos, thr)
 
 
 @njit(cache=True)

@@ -7,6 +7,9 @@ Two local searches over the column order, both scored incrementally:
   only the two touched groups' rows are refreshed); at a local optimum apply a
   random cross-group swap ("escape"), a bounded number of times, keeping the best
   order seen;
+- tabu swap (a variant of the escapes, after Taillard's robust tabu search):
+  always apply the best swap not forbidden by a tabu list, worsening or not;
+  a column may not return to the group it just left for a random tenure;
 - windowed exhaustive regrouping: for every set of m groups (a window of
   w = m * k columns; Apex's windows 8 and 12 are m = 2, 3 at k = 4) try every
   partition of the window into groups of k and keep the best. A window is
@@ -15,7 +18,9 @@ Two local searches over the column order, both scored incrementally:
 
 Reference: J. Pool and C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
 2021 (NVIDIA Apex, apex/contrib/sparsity/permutation_search_kernels). This is a
-reimplementation of the ideas, not of the code.
+reimplementation of the ideas, not of the code. E. Taillard, "Robust taboo
+search for the quadratic assignment problem", Parallel Computing 17 (1991),
+doi:10.1016/S0167-8191(05)80147-4.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from ._kernels import (
     replacement_table, start_order, swap_positions, tolerance,
 )
 
-__all__ = ["SOLVERS_HERE", "channel_swap", "window_search", "window_partitions"]
+__all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_search", "window_partitions",
+           "partition_count", "window_groups"]
 
 # Escape swaps allowed once stuck (Apex's default escape_attempts).
 ESCAPES = 100
@@ -49,17 +55,26 @@ _MAX_WINDOWS = 20_000
 # ---------------------------------------------------------------- channel swap
 
 @njit(cache=True)
-def _best_swap(order, k, gvals, table):
+def _best_swap(order, k, gvals, table, tabu, it, total, best_total, tol):
+    """Best cross-group swap (gain, a, b) that is not tabu, or improves on the best total.
+
+    tabu[c, g] is the step until which column c may not re-enter group g; all
+    zeros means no tabu list (plain Apex channel swap).
+    """
     N = order.shape[0]
-    best = 0.0
+    best = -np.inf
     best_a = -1
     best_b = -1
     for a in range(N):
         ga = a // k
+        ca = order[a]
         for b in range((ga + 1) * k, N):
             gb = b // k
-            d = table[a, order[b]] + table[b, order[a]] - gvals[ga] - gvals[gb]
+            cb = order[b]
+            d = table[a, cb] + table[b, ca] - gvals[ga] - gvals[gb]
             if d > best:
+                if (tabu[ca, gb] > it or tabu[cb, ga] > it) and total + d <= best_total + tol:
+                    continue
                 best = d
                 best_a = a
                 best_b = b
@@ -67,49 +82,88 @@ def _best_swap(order, k, gvals, table):
 
 
 @njit(cache=True)
+def _apply_swap(magT, order, k, n, gvals, table, a, b):
+    swap_positions(magT, order, k, n, gvals, a, b)
+    refresh_table_groups(magT, order, k, n, table, a // k, b // k)
+
+
+@njit(cache=True)
+def _record_best(order, gvals, best_order, best_total, tol):
+    total = gvals.sum()
+    if total > best_total[0] + tol:
+        best_total[0] = total
+        best_order[:] = order
+    return total
+
+
+@njit(cache=True)
 def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, escapes_left, tol, seed):
     """Up to ``moves`` best-improving or escape swaps; returns (moves done, escapes left)."""
     np.random.seed(seed)
     N = order.shape[0]
+    no_tabu = np.zeros((N, N // k), dtype=np.int64)
     done = 0
     while done < moves:
-        gain, a, b = _best_swap(order, k, gvals, table)
+        gain, a, b = _best_swap(order, k, gvals, table, no_tabu, 0, 0.0, 0.0, tol)
         if gain <= tol:
-            total = gvals.sum()
-            if total > best_total[0] + tol:
-                best_total[0] = total
-                best_order[:] = order
+            _record_best(order, gvals, best_order, best_total, tol)
             if escapes_left == 0:
                 break
             escapes_left -= 1
             a, b = random_cross_pair(N, k)
-        swap_positions(magT, order, k, n, gvals, a, b)
-        refresh_table_groups(magT, order, k, n, table, a // k, b // k)
+        _apply_swap(magT, order, k, n, gvals, table, a, b)
         done += 1
     return done, escapes_left
+
+
+@njit(cache=True)
+def _tabu_chunk(magT, order, k, n, gvals, table, tabu, first, last, tenure_lo, tenure_hi,
+                best_order, best_total, tol, seed):
+    """Steps first..last-1 of tabu search: always take the best admissible swap, even a worsening one."""
+    np.random.seed(seed)
+    total = gvals.sum()
+    for it in range(first, last):
+        gain, a, b = _best_swap(order, k, gvals, table, tabu, it, total, best_total[0], tol)
+        if a < 0:
+            return it
+        ca = order[a]
+        cb = order[b]
+        _apply_swap(magT, order, k, n, gvals, table, a, b)
+        # Forbid each moved column to return to the group it left for a random tenure.
+        tabu[ca, a // k] = it + tenure_lo + np.random.randint(tenure_hi - tenure_lo + 1)
+        tabu[cb, b // k] = it + tenure_lo + np.random.randint(tenure_hi - tenure_lo + 1)
+        total = _record_best(order, gvals, best_order, best_total, tol)
+    return last
 
 
 def _stopped(deadline: float) -> bool:
     return time.perf_counter() >= deadline
 
 
+class _SwapState:
+    """Order, group values, replacement table and best-so-far shared by the swap searches."""
+
+    def __init__(self, problem: GroupProblem, order: np.ndarray):
+        self.magT = prepare(problem.magnitude)
+        self.k, self.n = problem.k, problem.n
+        self.order = order.copy()
+        self.gvals = all_group_kept(self.magT, self.order, self.k, self.n)
+        self.table = replacement_table(self.magT, self.order, self.k, self.n)
+        self.best_order = self.order.copy()
+        self.best_total = np.array([self.gvals.sum()])
+        self.tol = tolerance(self.magT)
+
+
 def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
                  escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
     """Best-improving cross-group swaps from ``order`` with bounded escapes; never worse than the start."""
-    magT = prepare(problem.magnitude)
-    k, n = problem.k, problem.n
-    order = order.copy()
-    gvals = all_group_kept(magT, order, k, n)
-    table = replacement_table(magT, order, k, n)
-    best_order = order.copy()
-    best_total = np.array([gvals.sum()])
-    tol = tolerance(magT)
+    st = _SwapState(problem, order)
     moves, chunk, left = 0, 0, escapes
     interrupted = False
     try:
         while True:
-            done, left = _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total,
-                                     _CHUNK, left, tol, seed + chunk)
+            done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, st.best_order,
+                                     st.best_total, _CHUNK, left, st.tol, seed + chunk)
             moves += done
             chunk += 1
             if done < _CHUNK or _stopped(deadline):
@@ -118,7 +172,37 @@ def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: 
         interrupted = True
     stats = {"moves": moves, "escapes": escapes - left, "time_limit_hit": _stopped(deadline),
              "interrupted": interrupted}
-    return best_order, stats
+    return st.best_order, stats
+
+
+def tabu_steps(problem: GroupProblem) -> int:
+    """Default number of tabu steps, fixed by the size so the same seed gives the same answer."""
+    return int(min(200_000, 300 * problem.shape[1]))
+
+
+def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
+              steps: int | None = None) -> tuple[np.ndarray, dict]:
+    """Channel swap whose escapes are tabu moves; returns the best order seen (never worse than the start)."""
+    st = _SwapState(problem, order)
+    steps = tabu_steps(problem) if steps is None else int(steps)
+    G = problem.num_groups
+    tenure_lo = max(2, G // 4)
+    tenure_hi = max(tenure_lo + 2, G // 2)
+    tabu = np.zeros((problem.shape[1], G), dtype=np.int64)
+    done = 0
+    interrupted = False
+    try:
+        for chunk, first in enumerate(range(0, steps, _CHUNK)):
+            last = min(steps, first + _CHUNK)
+            done = _tabu_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, tabu, first, last,
+                               tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, seed + chunk)
+            if done < last or _stopped(deadline):
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "time_limit_hit": done < steps and not interrupted,
+             "interrupted": interrupted}
+    return st.best_order, stats
 
 
 # ---------------------------------------------------------- windowed regrouping
@@ -282,6 +366,11 @@ def _swap_solver(problem: GroupProblem, options: Options) -> Outcome:
     return Outcome(order, stats={"method": "channel swap", **stats})
 
 
+def _tabu_solver(problem: GroupProblem, options: Options) -> Outcome:
+    order, stats = tabu_swap(problem, start_order(problem, options), options.seed, _deadline(options))
+    return Outcome(order, stats={"method": "tabu swap", **stats})
+
+
 def _window_solver(problem: GroupProblem, options: Options, m: int) -> Outcome:
     order, stats = window_search(problem, start_order(problem, options), m, options.seed, _deadline(options))
     return Outcome(order, stats={"method": f"window of {m} groups", **stats})
@@ -289,6 +378,7 @@ def _window_solver(problem: GroupProblem, options: Options, m: int) -> Outcome:
 
 SOLVERS_HERE = [
     Solver("apex-swap", _swap_solver, "Apex channel swap: best cross-group swaps with escapes"),
+    Solver("tabu", _tabu_solver, "tabu search over cross-group swaps (channel swap, tabu escapes)"),
     Solver("apex-window2", functools.partial(_window_solver, m=2), "Apex exhaustive regrouping of 2-group windows (w=8 at k=4)"),
     Solver("apex-window3", functools.partial(_window_solver, m=3), "Apex exhaustive regrouping of 3-group windows (w=12 at k=4)"),
 ]

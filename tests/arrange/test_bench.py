@@ -175,6 +175,15 @@ def test_runner_records_errors_and_continues(tiny_suite, tmp_path):
     assert "always_fails: error: RuntimeError: boom on purpose" in md
 
 
+def test_networkx_budget_skips(tiny_suite, tmp_path):
+    """Past the nodes x edges budget the networkx reference is a skipped row, not a run."""
+    rows = bench.run_solver_bench(tiny_suite, tmp_path / "out", problems=("p1",),
+                                  solvers=[one_per_column], time_limit=1.0, warmup=False,
+                                  progress=False, nx_max_work=1)
+    nx_rows = [r for r in rows if r["solver"] == bench.NX_NAME]
+    assert len(nx_rows) == 2 and all(r["status"] == "skipped" and r["gap"] == "" for r in nx_rows)
+
+
 def test_fewer_than_baseline():
     """The greedy-cc comparison averages per-instance percentages on medium random gamma=0."""
     def row(inst, solver, groups, family="random", gamma=0.0):

@@ -1,0 +1,174 @@
+"""PENNI shared-kernel format: a layer's kernels as sparse combinations of d basis kernels.
+
+A conv layer W (O, I, kh, kw) is stored as
+- ``basis`` (d, kh, kw): the shared basis kernels B;
+- ``coefficients`` (O', I', d) with ``mask`` (O', I', d): sparse C, kernel
+  W[o, i] ~= sum_j C[o, i, j] B[j];
+- ``out_channels`` (O',), ``in_channels`` (I',): the channels kept after
+  shrinking; a channel whose coefficients are all zero is removed (its kernels
+  decode to zero).
+
+Method (numpy level, :mod:`solvers.sparse_coding`): uncentred truncated SVD of
+the (O*I, kh*kw) kernel matrix for the start (optimal in Frobenius norm), exact
+support selection under the layer budget (global top-|C| while the basis is
+orthonormal, per-kernel subset enumeration plus a multiple-choice knapsack
+otherwise), then alternating least squares on coefficients and basis, then
+shrinking.  Fine-tuning the network itself belongs to the pipeline.
+
+Counting convention (:func:`params`, :func:`macs`, :func:`bits`):
+- parameters = basis d*kh*kw per layer (counted, never free) + nonzero coefficients;
+- MACs per output pixel = (used (input channel, basis) pairs) * kh*kw for the
+  basis convolutions + nonzero coefficients for the combination (a pair is
+  used when some kept output channel has a nonzero coefficient on it); multiply
+  by the output pixels H'*W';
+- index bits = one support bit per (kept output, kept input, basis) coefficient
+  slot, O'*I'*d, plus one keep bit per original channel, O + I.
+
+Reference: S. Li, E. Hanson, H. Li, Y. Chen, "PENNI: Pruned Kernel Sharing for
+Efficient CNN Inference", ICML 2020, arXiv:2005.07133.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from solvers import sparse_coding as sc
+from solvers.problem import ProblemError
+
+from ..errors import ArrangeError
+
+__all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs"]
+
+
+@dataclass(eq=False)
+class PENNIPacked:
+    """A shared-kernel layer; ``decode`` rebuilds the dense 4-D weights it represents."""
+
+    basis: np.ndarray          # (d, kh, kw)
+    coefficients: np.ndarray   # (O', I', d), zero off ``mask``
+    mask: np.ndarray           # (O', I', d) bool support
+    out_channels: np.ndarray   # (O',) int64 kept output channels
+    in_channels: np.ndarray    # (I',) int64 kept input channels
+    shape: tuple               # (O, I, kh, kw)
+    stats: dict = field(default_factory=dict)  # errors per ALS step, final error, budget
+
+    @property
+    def d(self) -> int:
+        return self.basis.shape[0]
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def removed_out(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.shape[0]), self.out_channels)
+
+    @property
+    def removed_in(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.shape[1]), self.in_channels)
+
+
+def _budget(budget, density, kernels: int, d: int) -> int:
+    if budget is not None and density is not None:
+        raise ArrangeError("PENNI takes budget or density, not both")
+    if density is not None:
+        if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 <= density <= 1:
+            raise ArrangeError(f"PENNI density must be a number in [0, 1], got {density!r}")
+        return int(np.floor(density * kernels * d + 1e-9))
+    if budget is None:
+        return kernels * d
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ArrangeError(f"PENNI budget must be an integer >= 0 nonzero coefficients, got {budget!r}")
+    return int(budget)
+
+
+def _check(W, d) -> np.ndarray:
+    W = np.asarray(W)
+    if W.ndim != 4 or W.size == 0:
+        raise ArrangeError(f"PENNI expects non-empty conv weights (O, I, kh, kw), got shape {W.shape}")
+    if not np.issubdtype(W.dtype, np.floating) and not np.issubdtype(W.dtype, np.integer):
+        raise ArrangeError(f"PENNI expects real numeric weights, got dtype {W.dtype}")
+    k2 = W.shape[2] * W.shape[3]
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= k2:
+        raise ArrangeError(f"PENNI d must be an integer in 1..{k2} (kh*kw), got {d!r}")
+    return W
+
+
+def encode(W, d: int, budget: int | None = None, density: float | None = None, iterations: int = 3,
+           reselect: bool = False, method: str = "auto", shrink: bool = True) -> PENNIPacked:
+    """Encode W (O, I, kh, kw) with d basis kernels and at most ``budget`` nonzero coefficients.
+
+    ``density`` (fraction of the O*I*d coefficient slots) may replace ``budget``;
+    neither means dense coefficients.  ``iterations`` ALS rounds follow the SVD
+    start; ``reselect`` re-chooses the support exactly after every basis refit.
+    ``stats["errors"]`` holds the squared error after each step (non-increasing)
+    and ``stats["error"]`` the error of :func:`decode` of the result.
+    """
+    W = _check(W, d)
+    O, I, kh, kw = W.shape
+    budget = _budget(budget, density, O * I, int(d))
+    X = np.asarray(W, dtype=np.float64).reshape(O * I, kh * kw)
+    try:
+        B, _ = sc.svd_basis(X, int(d))
+        mask = sc.select_support(X, B, budget, method)
+        B, C, mask, errors = sc.alternate(X, B, mask, iterations, budget if reselect else None)
+    except ProblemError as err:
+        raise ArrangeError(f"PENNI: {err}") from None
+    C = C.reshape(O, I, int(d))
+    mask = mask.reshape(O, I, int(d))
+    keep_out = np.flatnonzero(mask.any(axis=(1, 2))) if shrink else np.arange(O)
+    keep_in = np.flatnonzero(mask.any(axis=(0, 2))) if shrink else np.arange(I)
+    sub = np.ix_(keep_out, keep_in)
+    packed = PENNIPacked(B.reshape(int(d), kh, kw), np.where(mask, C, 0.0)[sub], mask[sub],
+                         keep_out.astype(np.int64), keep_in.astype(np.int64), (O, I, kh, kw))
+    recon = decode(packed)
+    final = float(np.sum((recon - W) ** 2))
+    packed.stats = {"errors": errors, "error": final, "budget": budget,
+                    "relative_error": final / max(float(np.sum(np.asarray(W, dtype=np.float64) ** 2)), 1e-300)}
+    return packed
+
+
+def decode(packed: PENNIPacked) -> np.ndarray:
+    """The dense (O, I, kh, kw) weights sum_j C[o, i, j] B[j]; removed channels are zero."""
+    O, I, kh, kw = packed.shape
+    d = packed.d
+    Op, Ip = packed.out_channels.size, packed.in_channels.size
+    coef = np.where(packed.mask, packed.coefficients, 0.0).reshape(Op * Ip, d)
+    dense = np.zeros((O, I, kh * kw))
+    dense[np.ix_(packed.out_channels, packed.in_channels)] = \
+        (coef @ packed.basis.reshape(d, kh * kw)).reshape(Op, Ip, kh * kw)
+    return dense.reshape(O, I, kh, kw)
+
+
+def params(packed: PENNIPacked) -> dict:
+    """Parameter counts: basis (d*kh*kw, counted), nonzero coefficients, total, dense."""
+    O, I, kh, kw = packed.shape
+    basis = packed.d * kh * kw
+    return {"basis": basis, "coefficients": packed.nnz, "total": basis + packed.nnz,
+            "dense": O * I * kh * kw}
+
+
+def macs(packed: PENNIPacked, out_pixels: int = 1) -> dict:
+    """MACs over ``out_pixels`` output pixels: basis convolutions + coefficient combination."""
+    O, I, kh, kw = packed.shape
+    used_pairs = int(np.count_nonzero(packed.mask.any(axis=0)))  # (kept input, basis) pairs in use
+    basis = used_pairs * kh * kw * out_pixels
+    combine = packed.nnz * out_pixels
+    return {"basis": basis, "combine": combine, "total": basis + combine,
+            "dense": O * I * kh * kw * out_pixels}
+
+
+def bits(packed: PENNIPacked, value_bits: int = 8) -> dict:
+    """Storage: basis and nonzero coefficient values; support bitmask and channel keep bits."""
+    O, I, kh, kw = packed.shape
+    support = packed.out_channels.size * packed.in_channels.size * packed.d
+    return {
+        "values": (packed.d * kh * kw + packed.nnz) * value_bits,
+        "index": support + O + I,
+        "support": support,
+        "channels": O + I,
+        "dense": O * I * kh * kw * value_bits,
+    }
