@@ -21,6 +21,7 @@ S. Q. Zhang, "Column Combining", ASPLOS 2019 (doi:10.1145/3297858.3304028).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,7 @@ from .prune import magnitude_prune
 from .quant import Subwords, check_widths, from_subwords, prune_subwords, quantize, to_subwords
 
 __all__ = ["CompressConfig", "LayerOutcome", "compress_matrix", "project_to_slots", "rates", "group_keep",
-           "PROBLEMS"]
+           "contributions", "PROBLEMS"]
 
 PROBLEMS = ("p1", "p2")
 
@@ -125,14 +126,25 @@ class LayerOutcome:
 
 
 def _arranged_matrix(W: np.ndarray, cfg: CompressConfig):
-    """Quantise and (for subwords) split and subword-prune; returns (M, Quantized, Subwords or None)."""
+    """Quantise, and for subwords split and subword-prune.
+
+    Returns (M, C, Quantized, Subwords or None): M holds the stored integers
+    (weights or signed subwords); C ranks them for the arrangement by what they
+    contribute, |subword| * 2^shift, so a cell never keeps a low nibble over a
+    high one.
+    """
     Q = quantize(W, cfg.bits)
     if cfg.subword is None:
-        return Q.q, Q, None
+        return Q.q, Q.q, Q, None
     sw = to_subwords(Q.q, cfg.bits, cfg.subword)
     if cfg.subword_sparsity:
         sw = prune_subwords(sw, cfg.subword_sparsity)
-    return sw.values, Q, sw
+    return sw.values, contributions(sw), Q, sw
+
+
+def contributions(sw: Subwords) -> np.ndarray:
+    """sign * |subword| * 2^shift: each subword entry's share of its weight."""
+    return sw.values.astype(np.int64) << sw.shifts[None, :].astype(np.int64)
 
 
 def _weights(kept: np.ndarray, Q, sw: Subwords | None) -> np.ndarray:
@@ -152,21 +164,23 @@ def group_keep(M: np.ndarray, order: np.ndarray, k: int, n: int) -> np.ndarray:
     return keep
 
 
-def _p1(M, cfg: CompressConfig, name: str):
-    r = pack(M, alpha=cfg.alpha, gamma=cfg.gamma, solver=cfg.solver, time_limit=cfg.time_limit,
+def _p1(M, C, cfg: CompressConfig, name: str):
+    r = pack(C, alpha=cfg.alpha, gamma=cfg.gamma, solver=cfg.solver, time_limit=cfg.time_limit,
              seed=cfg.seed, name=name)
-    b = column_combine.bits(r.packed, value_bits=cfg.value_bits)
     kept = np.where(r.pruned, 0, M)
+    # after conflict pruning every cell holds at most one entry, so this encodes exactly the kept ones
+    packed = column_combine.encode_groups(kept, r.groups, cfg.alpha)
+    b = column_combine.bits(packed, value_bits=cfg.value_bits)
     return dict(kept=kept, packed_cols=r.num_groups, bound=r.lower_bound, objective=r.num_groups,
-                status=r.status, solver=r.solver, packed=r.packed, order=None,
+                status=r.status, solver=r.solver, packed=packed, order=None,
                 values_bits=b["values"], index_bits=b["index"], seconds=r.seconds)
 
 
-def _p2(M, cfg: CompressConfig, name: str):
-    r = permute(M, k=cfg.k, n=cfg.n, solver=cfg.solver, time_limit=cfg.time_limit, seed=cfg.seed,
+def _p2(M, C, cfg: CompressConfig, name: str):
+    r = permute(C, k=cfg.k, n=cfg.n, solver=cfg.solver, time_limit=cfg.time_limit, seed=cfg.seed,
                 name=name)
     R, N = M.shape
-    padded = np.concatenate([M, np.zeros((R, r.padded), dtype=M.dtype)], axis=1)
+    padded = np.concatenate([C, np.zeros((R, r.padded), dtype=C.dtype)], axis=1)
     keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]
     packed_cols = (N + r.padded) // cfg.k * cfg.n
     index = R * packed_cols * math.ceil(math.log2(cfg.k)) + (N + r.padded) * math.ceil(math.log2(N + r.padded))
@@ -191,10 +205,10 @@ def rates(cfg: CompressConfig, R: int, N: int, packed_cols: int, values_bits: in
 def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
     if not np.any(W):
         raise ArrangeError(f"layer {name}: all weights are zero after pruning; nothing to pack")
-    M, Q, sw = _arranged_matrix(W, cfg)
+    M, C, Q, sw = _arranged_matrix(W, cfg)
     if not np.any(M):
         raise ArrangeError(f"layer {name}: all weights quantise to zero; nothing to pack")
-    return M, Q, sw, _ARRANGERS[cfg.problem](M, cfg, f"layer {name}")
+    return M, C, Q, sw, _ARRANGERS[cfg.problem](M, C, cfg, f"layer {name}")
 
 
 #: bisection steps of arrangement-aware pruning
@@ -215,7 +229,7 @@ def _aware(name: str, W: np.ndarray, cfg: CompressConfig):
     for _ in range(AWARE_STEPS):
         mid = (lo + hi) / 2
         trial = _arrange(name, magnitude_prune(W, mid), cfg)
-        kept = _weights(trial[3]["kept"], trial[1], trial[2])
+        kept = _weights(trial[4]["kept"], trial[2], trial[3])
         if W.size - np.count_nonzero(kept) >= target:
             best, hi = trial, mid
         else:
@@ -224,16 +238,21 @@ def _aware(name: str, W: np.ndarray, cfg: CompressConfig):
 
 
 def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> LayerOutcome:
-    """Compress one (R, N) weight matrix; ``prune=False`` when weights are already pruned."""
+    """Compress one (R, N) weight matrix; ``prune=False`` when weights are already pruned.
+
+    ``seconds`` is the wall time of the whole call (pruning, quantisation, the
+    arrangement and the baseline); the solver's own time is ``stats["solver_seconds"]``.
+    """
+    start = time.perf_counter()
     W = np.asarray(W, dtype=np.float64)
     R, N = W.shape
     if prune and cfg.arrangement_aware and cfg.sparsity:
-        M, Q, sw, out = _aware(name, W, cfg)
+        M, C, Q, sw, out = _aware(name, W, cfg)
     else:
-        M, Q, sw, out = _arrange(name, magnitude_prune(W, cfg.sparsity) if prune else W, cfg)
+        M, C, Q, sw, out = _arrange(name, magnitude_prune(W, cfg.sparsity) if prune else W, cfg)
     kept = out["kept"]
-    before = float(np.abs(M).sum())
-    pruned = before - float(np.abs(kept).sum())
+    before = float(np.abs(C).sum())
+    pruned = before - float(np.abs(np.where(kept != 0, C, 0)).sum())
     base_cols = base_cx = None
     if cfg.baseline:
         base = pack(Q.q, alpha=cfg.alpha, gamma=cfg.gamma, solver="greedy-cc",
@@ -244,9 +263,10 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
         arranged_nnz=int(np.count_nonzero(M)), packed_cols=out["packed_cols"], bound=out["bound"],
         objective=out["objective"], status=out["status"], solver=out["solver"],
         **rates(cfg, R, N, out["packed_cols"], out["values_bits"], out["index_bits"]),
-        pruned_pct=100.0 * pruned / before, seconds=out["seconds"], weights=_weights(kept, Q, sw),
-        scale=Q.scale, allowed=kept != 0, packed=out["packed"], order=out["order"],
-        baseline_cols=base_cols, baseline_compression=base_cx,
+        pruned_pct=100.0 * pruned / before, seconds=time.perf_counter() - start,
+        weights=_weights(kept, Q, sw), scale=Q.scale, allowed=kept != 0, packed=out["packed"],
+        order=out["order"], baseline_cols=base_cols, baseline_compression=base_cx,
+        stats={"solver_seconds": out["seconds"]},
     )
 
 

@@ -19,6 +19,7 @@ TCAD 2022).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -33,7 +34,7 @@ from .prune import prune_layers
 from .quant import quantize, to_subwords
 from .verify import verify_packing
 
-__all__ = ["Hooks", "Stage", "CompressReport", "compress_model", "refit"]
+__all__ = ["Hooks", "Stage", "CompressReport", "CompressError", "compress_model", "refit", "totals"]
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,34 @@ class Hooks:
 
 @dataclass
 class Stage:
-    """The metric at one step of the schedule."""
+    """The metric and model compression rates at one step of the schedule."""
 
     step: str          # "dense", "pruned", "arranged", "finetuned"
     sparsity: float
     metric: float | None
-    compression: float | None = None
+    compression: float | None = None            # model matrix compression
+    storage_compression: float | None = None
+    baseline_compression: float | None = None   # greedy-cc on the same pruned weights
 
 
 @dataclass
 class CompressReport:
-    layers: list                    # LayerOutcome of the last stage
+    layers: list                    # LayerOutcome of the last stage that finished
     stages: list                    # Stage
     skipped: list                   # (layer, reason)
     config: CompressConfig
     schedule: list
     total: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)   # the compressed model: name -> array (weights, biases, ...)
+    error: str | None = None        # why the run stopped early (a hook raised), else None
+
+
+class CompressError(ArrangeError):
+    """A user hook raised; ``report`` holds everything that finished before it."""
+
+    def __init__(self, message: str, report: CompressReport):
+        super().__init__(message)
+        self.report = report
 
 
 def totals(layers: list, cfg: CompressConfig) -> dict:
@@ -154,52 +167,105 @@ def _compress_all(layers, cfg: CompressConfig, jobs: int, progress: bool):
     return done, failed
 
 
-def _state(hooks: Hooks, layers) -> dict:
-    state = dict(hooks.base_state)
+def _state(hooks: Hooks | None, layers) -> dict:
+    state = {} if hooks is None else dict(hooks.base_state)
     state.update(to_state_dict(layers))
     return state
 
 
-def _metric(hooks: Hooks | None, layers):
-    return None if hooks is None else float(hooks.evaluate(_state(hooks, layers)))
+def _call(what: str, fn, *args):
+    """Run a user hook; any exception becomes one ArrangeError line naming the hook and the stage."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # a user hook may raise anything; the report must still be written
+        detail = " ".join(str(exc).split()) or "no message"
+        raise ArrangeError(f"{what}: {type(exc).__name__}: {detail}") from exc
+
+
+def _metric(hooks: Hooks | None, layers, where: str):
+    if hooks is None:
+        return None
+    return float(_call(f"evaluation hook failed on the {where} model", hooks.evaluate, _state(hooks, layers)))
+
+
+def _stage(step: str, sparsity: float, metric, total: dict | None = None) -> Stage:
+    total = total or {}
+    return Stage(step, sparsity, metric, total.get("matrix_compression"), total.get("storage_compression"),
+                 total.get("baseline_compression"))
 
 
 def compress_model(layers, cfg: CompressConfig, hooks: Hooks | None = None, schedule=None,
                    jobs: int = 1, progress: bool = False) -> CompressReport:
-    """Run the schedule (default: one stage at ``cfg.sparsity``) over the model's layers."""
+    """Run the schedule (default: one stage at ``cfg.sparsity``) over the model's layers.
+
+    Raises
+    ------
+    ArrangeError : no prunable layers, a bad schedule or ``jobs``.
+    CompressError : a hook raised; its ``.report`` holds the stages and layers that
+        finished before, ready for :func:`arrange.compress_report.write_compress_report`.
+    """
     layers = list(layers)
     if not layers:
         raise ArrangeError("the model has no prunable (conv or linear) layers")
     schedule = [cfg.sparsity] if schedule is None else [float(s) for s in schedule]
     if not schedule or any(not 0 <= s < 1 for s in schedule):
         raise ArrangeError(f"schedule sparsities must be in [0, 1), got {schedule}")
-    if not isinstance(jobs, int) or jobs < 1:
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ArrangeError(f"jobs must be an integer >= 1, got {jobs!r}")
-    stages = [Stage("dense", 0.0, _metric(hooks, layers))]
-    current, outcomes, skipped = layers, [], []
-    for step, sparsity in enumerate(schedule):
+    report = CompressReport([], [], [], cfg, schedule)
+    start = time.perf_counter()
+    try:
+        _run(report, layers, hooks, jobs, progress)
+    except ArrangeError as exc:
+        report.error = str(exc)
+        raise CompressError(str(exc), report) from exc.__cause__
+    finally:
+        report.total = totals(report.layers, cfg)
+        if report.total:
+            report.total["wall_seconds"] = time.perf_counter() - start
+    return report
+
+
+def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, progress: bool) -> None:
+    """The schedule; ``report`` is updated as each stage finishes so a failure leaves it current."""
+    cfg = report.config
+    report.state = _state(hooks, layers)
+    report.stages.append(_stage("dense", 0.0, _metric(hooks, layers, "dense")))
+    current = layers
+    for step, sparsity in enumerate(report.schedule):
         stage_cfg = replace(cfg, sparsity=sparsity)
         pruned = prune_layers(current, sparsity, scope=cfg.scope)
-        stages.append(Stage("pruned", sparsity, _metric(hooks, pruned)))
+        report.stages.append(_stage("pruned", sparsity, _metric(hooks, pruned, f"{sparsity:g}-sparse pruned")))
         done, failed = _compress_all(pruned, stage_cfg, jobs, progress)
-        skipped = failed
+        report.skipped = failed
         if not done:
-            break
-        arranged = [layer.with_matrix(o.weights) for layer, o in done]
+            return
         outcomes = [o for _, o in done]
-        rate = totals(outcomes, stage_cfg)["matrix_compression"]
-        stages.append(Stage("arranged", sparsity, _metric(hooks, arranged), rate))
+        # Layers that failed keep their pruned weights for the next stage.
+        model = _with_outcomes(pruned, outcomes)
+        report.layers, report.state = outcomes, _state(hooks, model)
+        report.stages.append(_stage("arranged", sparsity, _metric(hooks, model, f"{sparsity:g}-sparse arranged"),
+                                    totals(outcomes, stage_cfg)))
         if hooks is not None and hooks.finetune is not None:
-            state = hooks.finetune(_state(hooks, arranged), layer_masks(arranged), cfg.seed + step)
+            state = _call(f"fine-tuning hook failed at sparsity {sparsity:g}", hooks.finetune,
+                          _state(hooks, model), layer_masks(model), cfg.seed + step)
             tuned = {n: np.asarray(v) for n, v in state.items()}
             outcomes = [refit(o, _weight_of(tuned, layer), stage_cfg) for layer, o in done]
-            arranged = [layer.with_matrix(o.weights) for (layer, _), o in zip(done, outcomes)]
+            model = [l.with_matrix(np.where(l.matrix != 0, _weight_of(tuned, l), 0.0)) for l in model]
+            model = _with_outcomes(model, outcomes)
             hooks = replace(hooks, base_state={**hooks.base_state,
                                                **{k: v for k, v in tuned.items() if not k.endswith(".weight")}})
-            stages.append(Stage("finetuned", sparsity, _metric(hooks, arranged), rate))
-        # Layers that failed keep their pruned weights for the next stage.
-        current = arranged + [l for l in pruned if l.name in {n for n, _ in failed}]
-    return CompressReport(outcomes, stages, skipped, cfg, schedule, totals(outcomes, cfg))
+            report.layers, report.state = outcomes, _state(hooks, model)
+            report.stages.append(_stage("finetuned", sparsity,
+                                        _metric(hooks, model, f"{sparsity:g}-sparse fine-tuned"),
+                                        totals(outcomes, stage_cfg)))
+        current = model
+
+
+def _with_outcomes(layers, outcomes) -> list:
+    """The layers, in model order, with each compressed one holding its outcome's effective weights."""
+    by_name = {o.name: o for o in outcomes}
+    return [l.with_matrix(by_name[l.name].weights) if l.name in by_name else l for l in layers]
 
 
 def _weight_of(state: dict, layer) -> np.ndarray:

@@ -4,6 +4,7 @@ packed layers, a whole-model table, and cycle-stepped functional execution.
 numpy in, numpy/dataclasses out; imports neither ``arrange`` nor torch.
 """
 
+from hwmodel.fc_engine import FCResult, fc_energy, simulate_fc
 from hwmodel.energy import ACTIONS, DEFAULT_ENERGY, energy_table, layer_energy, load_energy_table
 from hwmodel.functional import FunctionalResult, dense_from_packed, execute_packed
 from hwmodel.model import ModelReport, run_model
@@ -17,13 +18,15 @@ from hwmodel.packed import (
     layer_from_packed,
     subword_layer,
 )
+from hwmodel.sparse_core import simulate_sparse_gemm, sparse_core_layer
 from hwmodel.simulate import Comparison, LayerResult, compare_layer, simulate_conv, simulate_gemm, simulate_layer
 from hwmodel.timing import Schedule, schedule
 from hwmodel.traffic import Traffic, layer_traffic
 from hwmodel.validation import DATAFLOWS, HwModelError
 
 __all__ = [
-    "ACTIONS", "DATAFLOWS", "DEFAULT_ENERGY", "Comparison", "FunctionalResult", "HwModelError",
+    "ACTIONS", "DATAFLOWS", "DEFAULT_ENERGY", "Comparison", "FCResult", "fc_energy", "simulate_fc",
+    "simulate_sparse_gemm", "sparse_core_layer", "FunctionalResult", "HwModelError",
     "LayerResult", "LayerSpec", "ModelReport", "Schedule", "Traffic", "check_packed",
     "column_combined_layer", "compare_layer", "conv_gemm_sizes", "dense_from_packed", "dense_layer",
     "energy_table", "execute_packed", "fixed_ratio_layer", "layer_energy", "layer_from_packed",

@@ -1,5 +1,12 @@
-"""Packed formats; each module has encode(W, **params), decode(packed), bits(packed)."""
+"""Packed formats; each module has encode(W, **params), decode(packed), bits(packed).
 
-from . import column_combine
+- column_combine: P1 column combining (values + select index + group table)
+- nm: N:M sparsity with channel permutation (P2 with n:m)
+- permdnn: PermDNN permuted-diagonal blocks
+- pcnn: PCNN shared kernel patterns (Sparsity Pattern Mask)
+- penni: PENNI shared basis kernels with sparse coefficients
+"""
 
-__all__ = ["column_combine"]
+from . import column_combine, nm, permdnn
+
+__all__ = ["column_combine", "nm", "permdnn"]

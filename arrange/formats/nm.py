@@ -21,10 +21,11 @@ Sparse Deep Neural Networks", arXiv:2104.08378 (2:4 on the A100).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from hwmodel.packed import index_bits_for
 
 from ..errors import ArrangeError
 
@@ -148,10 +149,6 @@ def mask(packed: NMPacked) -> np.ndarray:
     return _unpermute(packed, permuted)
 
 
-def _log2(n: int) -> int:
-    return math.ceil(math.log2(n)) if n > 1 else 0
-
-
 def bits(packed: NMPacked, value_bits: int = 8, store_order: bool = True) -> dict:
     """Storage in bits: values, in-group indices, and the permutation unless folded.
 
@@ -161,11 +158,11 @@ def bits(packed: NMPacked, value_bits: int = 8, store_order: bool = True) -> dic
     R, N = packed.shape
     slots = packed.values.size
     Np = N + packed.padded
-    perm = Np * _log2(Np) if store_order and packed.order is not None else 0
+    perm = Np * index_bits_for(Np) if store_order and packed.order is not None else 0
     return {
         "values": slots * value_bits,
-        "index": slots * _log2(packed.m) + perm,
-        "positions": slots * _log2(packed.m),
+        "index": slots * index_bits_for(packed.m) + perm,
+        "positions": slots * index_bits_for(packed.m),
         "permutation": perm,
         "dense": R * N * value_bits,
     }

@@ -34,7 +34,7 @@ from solvers.problem import Options, ProblemError
 
 from ..errors import ArrangeError
 
-__all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "choose_n"]
+__all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "choose_n", "simulate"]
 
 ENERGIES = {"square": np.square, "abs": np.abs}
 
@@ -142,6 +142,14 @@ def bits(packed: PCNNPacked, value_bits: int = 8) -> dict:
         "table": table_bits,
         "dense": kernels * kh * kw * value_bits,
     }
+
+
+def simulate(packed: PCNNPacked, out_pixels: int, rows: int = 32, cols: int = 32, dataflow: str = "ws"):
+    """The layer on the systolic array against its dense form (:func:`hwmodel.kernel_patterns.simulate_pcnn`)."""
+    from hwmodel.kernel_patterns import simulate_pcnn
+
+    O, I, kh, kw = packed.shape
+    return simulate_pcnn(out_pixels, O, I, kh * kw, packed.n, packed.num_patterns, rows, cols, dataflow)
 
 
 def choose_n(layers, budget: int, K: int, choices=None, solver="greedy", energy: str = "square",

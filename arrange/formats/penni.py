@@ -39,7 +39,7 @@ from solvers.problem import ProblemError
 
 from ..errors import ArrangeError
 
-__all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs"]
+__all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs", "simulate", "penni_torch_modules"]
 
 
 @dataclass(eq=False)
@@ -172,3 +172,39 @@ def bits(packed: PENNIPacked, value_bits: int = 8) -> dict:
         "channels": O + I,
         "dense": O * I * kh * kw * value_bits,
     }
+
+
+def simulate(packed: PENNIPacked, out_pixels: int, rows: int = 32, cols: int = 32, dataflow: str = "ws"):
+    """Basis and combination GEMMs against the dense conv (:func:`hwmodel.kernel_patterns.simulate_penni`)."""
+    from hwmodel.kernel_patterns import simulate_penni
+
+    O, I, kh, kw = packed.shape
+    pairs = max(int(np.count_nonzero(packed.mask.any(axis=0))), 1)
+    return simulate_penni(out_pixels, O, I, kh * kw, max(packed.out_channels.size, 1),
+                          max(packed.in_channels.size, 1), packed.d, pairs, packed.nnz, rows, cols, dataflow)
+
+
+def penni_torch_modules(packed: PENNIPacked, stride=1, padding=0, bias=None):
+    """torch ``nn.Sequential``: a grouped basis conv then a 1x1 coefficient conv, for fine-tuning.
+
+    The first conv applies the d basis kernels to each of the I input channels
+    (groups=I, I*d outputs, shared basis copied per channel); the second mixes
+    them with the coefficients (O x I*d, zeros where the mask is off or the
+    channel was removed).  Its output equals ``conv2d(x, decode(packed))`` up to
+    float rounding; the pipeline trains it, re-applying the mask.
+    """
+    import torch
+    from torch import nn
+
+    O, I, kh, kw = packed.shape
+    d = packed.d
+    basis = nn.Conv2d(I, I * d, (kh, kw), stride=stride, padding=padding, groups=I, bias=False)
+    combine = nn.Conv2d(I * d, O, 1, bias=bias is not None)
+    coef = np.zeros((O, I, d))
+    coef[np.ix_(packed.out_channels, packed.in_channels)] = np.where(packed.mask, packed.coefficients, 0.0)
+    with torch.no_grad():
+        basis.weight.copy_(torch.as_tensor(np.tile(packed.basis, (I, 1, 1))[:, None]))
+        combine.weight.copy_(torch.as_tensor(coef.reshape(O, I * d, 1, 1)))
+        if bias is not None:
+            combine.bias.copy_(torch.as_tensor(np.asarray(bias, dtype=np.float64)))
+    return nn.Sequential(basis, combine).double()

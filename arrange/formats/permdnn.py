@@ -20,11 +20,11 @@ MICRO 2018, doi:10.1109/MICRO.2018.00024.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from hwmodel.packed import index_bits_for
 from solvers import Options, ProblemError
 from solvers import permdiag as _permdiag
 
@@ -167,16 +167,12 @@ def mask(packed: PermDiag) -> np.ndarray:
     return full[:R, :N]
 
 
-def _log2(n: int) -> int:
-    return math.ceil(math.log2(n)) if n > 1 else 0
-
-
 def bits(packed: PermDiag, value_bits: int = 8) -> dict:
     """Storage: values, one shift per block, and the permutations when used, in bits."""
     Rp, Np = packed.padded_shape
-    shift_bits = packed.shifts.size * _log2(packed.p)
-    perm_bits = (0 if packed.row_order is None else Rp * _log2(Rp)) + \
-                (0 if packed.col_order is None else Np * _log2(Np))
+    shift_bits = packed.shifts.size * index_bits_for(packed.p)
+    perm_bits = (0 if packed.row_order is None else Rp * index_bits_for(Rp)) + \
+                (0 if packed.col_order is None else Np * index_bits_for(Np))
     R, N = packed.shape
     return {
         "values": packed.values.size * value_bits,

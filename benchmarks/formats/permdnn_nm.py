@@ -44,7 +44,8 @@ def planted(R, N, p, rng, noise=0.1):
 def permdnn_table():
     rng = np.random.default_rng(0)
     cases = [("gaussian", 8, 8, 2), ("gaussian", 64, 64, 8), ("gaussian", 256, 512, 8),
-             ("planted+noise", 8, 8, 2), ("planted+noise", 64, 64, 8), ("planted+noise", 256, 512, 4)]
+             ("planted+noise", 8, 8, 2), ("planted+noise", 64, 64, 8),
+             ("planted+noise", 256, 512, 4)]
     rows = []
     for kind, R, N, p in cases:
         W = rng.standard_normal((R, N)) if kind == "gaussian" else planted(R, N, p, rng)
@@ -56,7 +57,8 @@ def permdnn_table():
         rows.append([kind, f"{R}x{N}", p, f"{packed.unpermuted_energy / tot:.3f}",
                      f"{packed.kept_energy / tot:.3f}", f"{bound / tot:.3f}", packed.solver,
                      packed.status, f"{sec:.2f}"])
-    table(["matrix", "R x N", "p", "kept unpermuted", "kept permuted", "bound", "solver", "status", "s"], rows)
+    table(["matrix", "R x N", "p", "kept unpermuted", "kept permuted", "bound", "solver", "status", "s"],
+          rows)
 
 
 def nm_table():
@@ -71,7 +73,7 @@ def nm_table():
             continue
         rows.append([solver, f"{packed.kept:.2f}", f"{packed.upper_bound:.2f}",
                      f"{100 * packed.efficacy:.1f}%", f"{time.perf_counter() - t:.2f}"])
-    table(["P2 solver (2:4, 128x64 random)", "kept |W|", "rows bound", "efficacy", "s"], rows)
+    table(["P2 solver (2:4, 128x64 random)", "kept magnitude", "rows bound", "efficacy", "s"], rows)
 
 
 def fc_table():

@@ -4,10 +4,12 @@
 - the CP-SAT set-partitioning model is small (N <= cpsat.MAX_COLUMNS and
   C(N, k) <= cpsat.MAX_SUBSETS): CP-SAT, hinted by LNS;
 - otherwise a pipeline, each stage starting from the previous stage's best:
-  simulated annealing (global moves), Apex windowed regrouping of 2-group
-  windows (exact pair re-partitions), then LNS with assignment moves. Every stage
-  is never worse than its start, so the answer is never worse than the hint
-  (or the identity order).
+  tabu search over cross-group swaps (the channel-swap neighbourhood of Apex;
+  simulated annealing instead above TABU_MAX_COLUMNS, where the O(N^2) swap
+  table and scans get expensive), then LNS with assignment moves. Every stage is
+  never worse than its start, so the answer is never worse than the hint (or
+  the identity order). On the Apex instance tabu alone reaches 39.26% efficacy,
+  within 0.5 points of the set-partitioning LP bound (39.72%).
 
 Every stage has a fixed work budget, so the same seed gives the same answer; the
 time limit caps each stage at a share of what is left. Ctrl-C stops the current
@@ -28,36 +30,30 @@ from ..registry import Solver
 from . import cpsat as cpsat_mod
 from ._kernels import start_order
 from .anneal import anneal
-from .apex import window_search
+from .apex import tabu_swap
 from .lns import lns
 from .matching import matching
 
-__all__ = ["SOLVER", "portfolio", "MATCHING_MAX_COLUMNS"]
+__all__ = ["SOLVER", "portfolio", "MATCHING_MAX_COLUMNS", "TABU_MAX_COLUMNS"]
 
 # networkx's blossom algorithm is pure Python, O(N^3): a few seconds at N = 128.
 MATCHING_MAX_COLUMNS = 128
-# Escapes of the window stage: it refines an annealed order, so few are needed.
-_WINDOW_ESCAPES = 10
-# Shares of the remaining time each pipeline stage may use at most.
-_STAGES = (("anneal", 0.5), ("window", 0.5), ("lns", 1.0))
-
-
-def _run_stage(name: str, problem: GroupProblem, order: np.ndarray, seed: int, deadline: float):
-    if name == "anneal":
-        return anneal(problem, order, seed, deadline)
-    if name == "window":
-        return window_search(problem, order, 2, seed, deadline, escapes=_WINDOW_ESCAPES)
-    return lns(problem, order, seed, deadline)
+# Above this many columns the first stage is annealing instead of tabu search.
+TABU_MAX_COLUMNS = 512
+# Share of the remaining time each pipeline stage may use at most.
+_SHARES = (0.8, 1.0)
 
 
 def _pipeline(problem: GroupProblem, options: Options) -> Outcome:
     end = time.perf_counter() + options.time_limit
     order = start_order(problem, options)
-    stats: dict = {"method": "portfolio: anneal -> window -> lns"}
-    for i, (name, share) in enumerate(_STAGES):
+    first = ("tabu", tabu_swap) if problem.shape[1] <= TABU_MAX_COLUMNS else ("anneal", anneal)
+    stages = (first, ("lns", lns))
+    stats: dict = {"method": f"portfolio: {first[0]} -> lns"}
+    for i, ((name, run), share) in enumerate(zip(stages, _SHARES)):
         now = time.perf_counter()
         deadline = now + share * max(0.0, end - now)
-        order, stage = _run_stage(name, problem, order, options.seed + i, deadline)
+        order, stage = run(problem, order, options.seed + i, deadline)
         stats[name] = stage
         if stage.get("interrupted"):
             stats["interrupted"] = True
@@ -71,7 +67,7 @@ def _small_for_cpsat(problem: GroupProblem) -> bool:
 
 
 def portfolio(problem: GroupProblem, options: Options) -> Outcome:
-    """Matching for k = 2, CP-SAT for tiny instances, else anneal -> window -> LNS."""
+    """Matching for k = 2, CP-SAT for tiny instances, else tabu (or anneal) -> LNS."""
     if problem.k == 2 and problem.shape[1] <= MATCHING_MAX_COLUMNS:
         return matching(problem, options)
     if _small_for_cpsat(problem):
@@ -81,4 +77,4 @@ def portfolio(problem: GroupProblem, options: Options) -> Outcome:
     return _pipeline(problem, options)
 
 
-SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else anneal -> window -> LNS")
+SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else tabu/anneal -> LNS")

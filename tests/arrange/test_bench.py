@@ -224,6 +224,7 @@ def test_main_prints_summary(tiny_suite, tmp_path, capsys):
     """The command line runs the chosen problems and prints the summary tables."""
     out = tmp_path / "cli"
     assert bench.main(["--suite", str(tiny_suite), "--out", str(out), "--problems", "p2",
+                       "--solvers", "identity",
                        "--time-limit", "0.5", "--quiet", "--no-warmup", "--no-references"]) == 0
     text = capsys.readouterr().out
     assert "P2 fixed-ratio grouping: summary" in text and "P1" not in text

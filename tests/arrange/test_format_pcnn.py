@@ -84,3 +84,10 @@ def test_choose_n_rejects_tight_budget():
     """A budget below n=1 everywhere is refused clearly."""
     with pytest.raises(ArrangeError, match="below the cheapest"):
         pcnn.choose_n([conv(0)], 5, K=1)
+
+
+def test_simulate_maps_to_packed_gemm():
+    """The hwmodel mapping runs the layer with reduction n * I on the array."""
+    p = pcnn.encode(conv(5, O=8, I=4), n=3, K=2)
+    c = pcnn.simulate(p, out_pixels=49, dataflow="os")
+    assert c.packed.spec.K_packed == 12 and c.dense.spec.K == 36

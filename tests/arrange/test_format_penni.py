@@ -84,3 +84,26 @@ def test_bad_input(kwargs, match):
     with pytest.raises(ArrangeError, match=match) as info:
         penni.encode(conv(0), **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_simulate_uses_kept_channels():
+    """The hwmodel mapping runs the basis GEMM over kept inputs and the combination over kept filters."""
+    W = conv(6)
+    W[0] = 0
+    p = penni.encode(W, d=2, budget=20, iterations=0)
+    c = penni.simulate(p, out_pixels=16, dataflow="os")
+    assert c.combine.spec.N == p.out_channels.size == 5
+    assert c.basis.spec.M == 16 * p.in_channels.size
+
+
+def test_torch_modules_match_decoded_conv():
+    """The two-conv torch module computes the conv with the decoded weights."""
+    torch = pytest.importorskip("torch")
+    W = conv(7, O=4, I=3)
+    W[:, 1] = 0
+    p = penni.encode(W, d=3, density=0.5, iterations=1)
+    x = torch.as_tensor(np.random.default_rng(0).standard_normal((2, 3, 6, 6)))
+    bias = np.arange(4.0)
+    module = penni.penni_torch_modules(p, padding=1, bias=bias)
+    ref = torch.nn.functional.conv2d(x, torch.as_tensor(penni.decode(p)), torch.as_tensor(bias), padding=1)
+    assert torch.allclose(module(x), ref, atol=1e-10)

@@ -13,7 +13,7 @@ from solvers.group import SOLVERS, solve
 from solvers.group import _kernels as K
 from solvers.group.apex import partition_count, window_partitions
 
-HEURISTICS = ["apex-swap", "apex-window2", "apex-window3", "anneal", "lns"]
+HEURISTICS = ["apex-swap", "tabu", "apex-window2", "apex-window3", "anneal", "lns"]
 FAST = Options(time_limit=2.0, seed=3)
 
 
