@@ -18,7 +18,7 @@ from .compress import CompressConfig, LayerOutcome
 from .joint import CompressReport
 
 __all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
-           "digits_pixels"]
+           "export_items", "packed_form", "digits_pixels"]
 
 
 def digits_pixels() -> dict:
@@ -59,7 +59,12 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int):
 
 def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: str = "ws",
              pixels: dict | None = None) -> dict:
-    """Cycles, utilisation and energy per layer and in total: dense, baseline, engine."""
+    """Cycles, utilisation and energy per layer and in total: dense, baseline, engine.
+
+    ``pixels`` maps a layer to its output pixels M (the GEMM's M); a layer not
+    in it counts as M = 1 (one input vector), exact for linear layers and an
+    underestimate of a conv's work, so the report names those layers.
+    """
     pixels = pixels or {}
     per_layer, sums = [], {}
     for o in report.layers:
@@ -88,7 +93,9 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
         total["engine"]["speedup_vs_baseline"] = total["baseline"]["cycles"] / total["engine"]["cycles"]
         total["engine"]["energy_eff_vs_baseline"] = (total["engine"]["ops_per_joule"]
                                                     / total["baseline"]["ops_per_joule"])
-    return {"array": {"rows": rows, "cols": cols, "dataflow": dataflow}, "layers": per_layer, "total": total}
+    assumed = [o.name for o in report.layers if o.name not in pixels]
+    return {"array": {"rows": rows, "cols": cols, "dataflow": dataflow}, "layers": per_layer, "total": total,
+            "pixels_assumed_1": assumed}
 
 
 def _layer_row(o: LayerOutcome) -> dict:
@@ -110,7 +117,7 @@ def report_dict(report: CompressReport, **hw) -> dict:
         "config": asdict(report.config), "schedule": report.schedule,
         "stages": [asdict(s) for s in report.stages], "layers": [_layer_row(o) for o in report.layers],
         "total": report.total, "hardware": hardware(report, **hw) if report.layers else {},
-        "skipped": [{"layer": n, "error": e} for n, e in report.skipped],
+        "skipped": [{"layer": n, "error": e} for n, e in report.skipped], "error": report.error,
     }
 
 
@@ -141,10 +148,12 @@ def _f(v, fmt="{:.2f}"):
 def format_compress(report: CompressReport, **hw) -> str:
     """Markdown: stages, per-layer numbers with model total, hardware totals."""
     d = report_dict(report, **hw)
-    parts = ["## Accuracy by stage",
-             _md_table(["step", "sparsity", "metric", "matrix x"],
-                       [[s["step"], _f(s["sparsity"]), _f(s["metric"], "{:.4f}"), _f(s["compression"])]
-                        for s in d["stages"]])]
+    parts = [f"**Stopped early:** {report.error}"] if report.error else []
+    parts += ["## Accuracy by stage",
+              _md_table(["step", "sparsity", "metric", "matrix x", "storage x", "greedy-cc x"],
+                        [[s["step"], _f(s["sparsity"]), _f(s["metric"], "{:.4f}"), _f(s["compression"]),
+                          _f(s["storage_compression"]), _f(s["baseline_compression"])]
+                         for s in d["stages"]])]
     rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', _f(r["sparsity"], "{:.1%}"), r["packed_cols"],
              _f(r["bound"], "{:.4g}"), _f(r["gap"], "{:.1%}"), r["status"], _f(r["matrix_compression"]),
              _f(r["storage_compression"]), _f(r["baseline_compression"]), _f(r["pruned_pct"])]
@@ -164,6 +173,8 @@ def format_compress(report: CompressReport, **hw) -> str:
         parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]})',
                   _md_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
                             hrows)]
+        if d["hardware"]["pixels_assumed_1"]:
+            parts.append("output pixels unknown, counted as M = 1: " + ", ".join(d["hardware"]["pixels_assumed_1"]))
         if "speedup_vs_baseline" in ht.get("engine", {}):
             parts.append(f'engine vs column combining: {ht["engine"]["speedup_vs_baseline"]:.2f}x throughput, '
                          f'{ht["engine"]["energy_eff_vs_baseline"]:.2f}x energy efficiency')
@@ -181,15 +192,16 @@ def _plots(report: CompressReport, d: dict, out_dir: str) -> list:
     paths = []
     # The picture that explains the method: the largest layer before and after packing.
     o = max(report.layers, key=lambda o: o.rows * o.cols)
-    if o.packed is not None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4),
-                                 gridspec_kw={"width_ratios": [o.arranged_cols, max(o.packed_cols, 8)]})
+    packed = packed_form(o, report.config)
+    if packed.num_groups:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={
+            "width_ratios": [o.arranged_cols, max(packed.values.shape[1], o.arranged_cols // 4)]})
         view = "subword columns" if report.config.subword else "weights"
         axes[0].imshow(o.allowed, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
         axes[0].set_title(f"{o.name}: sparse {view}, {o.rows}x{o.arranged_cols}")
-        axes[1].imshow(o.packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest",
+        axes[1].imshow(packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest",
                        vmin=0, vmax=1)
-        axes[1].set_title(f"packed {o.rows}x{o.packed_cols}")
+        axes[1].set_title(f"packed {o.rows}x{packed.values.shape[1]}")
         for ax in axes:
             ax.set_xlabel("column"); ax.set_ylabel("row (filter)")
         fig.tight_layout()
@@ -224,7 +236,11 @@ def _plots(report: CompressReport, d: dict, out_dir: str) -> list:
 
 
 def write_compress_report(report: CompressReport, out_dir: str, model_layers=(), **hw) -> list:
-    """report.json, report.md, PNG plots and the hardware export (P1 layers) in ``out_dir``."""
+    """report.json, report.md, PNG plots and the hardware export in ``out_dir``; returns the paths.
+
+    Works on a partial report too (a hook raised): whatever finished is written,
+    and the error is stated at the top of report.md and in report.json.
+    """
     os.makedirs(out_dir, exist_ok=True)
     d = report_dict(report, **hw)
     paths = [os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")]
@@ -238,10 +254,37 @@ def write_compress_report(report: CompressReport, out_dir: str, model_layers=(),
     return paths
 
 
-def _export(report: CompressReport, model_layers, out_dir: str) -> list:
-    from .export import ExportLayer, export_layers
+def export_items(report: CompressReport, model_layers) -> list:
+    """ExportLayer for each compressed layer (P1 groups, or P2 lanes), from its effective weights."""
+    from .export import ExportLayer
 
+    cfg = report.config
     by_name = {l.name: l for l in model_layers}
-    items = [ExportLayer(by_name[o.name], o.packed, o.scale, report.config.bits, report.config.subword)
-             for o in report.layers if o.packed is not None and o.name in by_name]
-    return [export_layers(items, out_dir)] if items else []
+    return [ExportLayer(by_name[o.name], packed_form(o, cfg), o.scale, cfg.bits, cfg.subword)
+            for o in report.layers if o.name in by_name]
+
+
+def packed_form(o: LayerOutcome, cfg: CompressConfig):
+    """The outcome's packed integers: its P1 packing, or its P2 groups as lanes."""
+    from .export import fixed_ratio_packed
+    from .quant import to_subwords
+
+    if o.packed is not None:
+        return o.packed
+    q = np.rint(o.weights / o.scale[:, None]).astype(np.int32)
+    M = q if cfg.subword is None else to_subwords(q, cfg.bits, cfg.subword).values
+    return fixed_ratio_packed(M, o.order, cfg.k, cfg.n)
+
+
+def _export(report: CompressReport, model_layers, out_dir: str) -> list:
+    from .export import export_layers
+
+    items = export_items(report, model_layers)
+    # a grouped conv is exported packed only when all its groups are; otherwise as a plain array
+    counts = {}
+    for e in items:
+        counts[e.layer.base_name] = counts.get(e.layer.base_name, 0) + 1
+    items = [e for e in items if counts[e.layer.base_name] == e.layer.groups]
+    packed_keys = {f"{e.layer.base_name}.weight" for e in items}
+    rest = {k: v for k, v in report.state.items() if k not in packed_keys}
+    return [export_layers(items, out_dir, state=rest)] if items else []

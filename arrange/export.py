@@ -1,4 +1,4 @@
-"""Hardware export of packed layers, and the loader that rebuilds weights from it.
+"""Hardware export of packed layers, and the loaders that rebuild weights and the torch model.
 
 For each layer the export holds the packed integer values (R x G), the select
 indices (R x G), the group table (G x alpha: source weight column of each
@@ -8,6 +8,13 @@ written twice: all arrays in ``packed.npz``, and each as a Verilog
 values, -1 table padding written as all ones). ``manifest.json`` states every
 width and layout; :func:`load_export` reads only ``packed.npz`` + the manifest
 and rebuilds the dense weights, so a round trip is checkable.
+
+Both problems share the layout. A P1 group is one packed column. A P2 (k, n)
+group of k permuted columns keeps up to n entries per row, so it is written as
+n packed columns ("lanes") that list the same k members: lane l of a row holds
+its l-th kept entry in permuted order. The rest of the model's state (biases,
+layers that were not packed) rides along in ``packed.npz`` under ``state/``, so
+:func:`rebuild_torch_model` gives back the whole compressed network.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from .formats import column_combine
 from .io import to_state_dict
 from .layer import Layer
 
-__all__ = ["ExportLayer", "export_layers", "load_export", "hex_lines", "FORMAT"]
+__all__ = ["ExportLayer", "export_layers", "load_export", "rebuild_torch_model", "fixed_ratio_packed",
+           "hex_lines", "FORMAT"]
 
 FORMAT = "arrange-export/1"
 
@@ -56,6 +64,37 @@ def hex_lines(values: np.ndarray, width: int) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words.tolist())
 
 
+def fixed_ratio_packed(M, order, k: int, n: int = 1) -> column_combine.ColumnCombined:
+    """P2 (k, n) packing of a kept matrix (at most n nonzeros per row and group) as n lanes per group.
+
+    ``order`` is the permutation over the matrix padded to a multiple of k
+    (indices >= N are empty padding columns and are left out of the table).
+    """
+    M = np.asarray(M)
+    R, N = M.shape
+    order = np.asarray(order, dtype=np.int64)
+    G = order.size // k
+    table = np.full((G * n, k), -1, dtype=np.int64)
+    values = np.zeros((R, G * n), dtype=M.dtype)
+    select = np.zeros((R, G * n), dtype=np.int16)
+    for g in range(G):
+        members = order[g * k:(g + 1) * k]
+        real = members < N
+        cells = np.zeros((R, k), dtype=M.dtype)
+        cells[:, real] = M[:, members[real]]
+        nz = cells != 0
+        if np.any(nz.sum(axis=1) > n):
+            raise ArrangeError(f"group {g}: a row keeps more than n={n} entries; not a ({k}, {n}) packing")
+        # rank of each kept entry within its row, in permuted order
+        lane = np.cumsum(nz, axis=1) - 1
+        for l in range(n):
+            rows, pos = np.nonzero(nz & (lane == l))
+            table[g * n + l] = np.where(real, members, -1)
+            values[rows, g * n + l] = cells[rows, pos]
+            select[rows, g * n + l] = pos
+    return column_combine.ColumnCombined(values, select, table, (R, N), int(k))
+
+
 def _members(e: ExportLayer):
     """(source weight column, shift) for each group member, -1 padded."""
     table = e.packed.table
@@ -67,11 +106,16 @@ def _members(e: ExportLayer):
     return src, shift
 
 
-def export_layers(layers: list, out_dir: str) -> str:
-    """Write packed.npz, the hex files and manifest.json; returns the manifest path."""
+def export_layers(layers: list, out_dir: str, state: dict | None = None) -> str:
+    """Write packed.npz, the hex files and manifest.json; returns the manifest path.
+
+    ``state``: other arrays of the model (biases, unpacked weights), stored as
+    they are so the loaders can rebuild the whole network.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    manifest = {"format": FORMAT, "layers": []}
-    arrays = {}
+    state = dict(state or {})
+    manifest = {"format": FORMAT, "layers": [], "state": sorted(state)}
+    arrays = {f"state/{k}": np.asarray(v) for k, v in state.items()}
     for e in layers:
         name = e.layer.name
         R, N = e.layer.shape2d
@@ -123,7 +167,8 @@ def _dense(entry: dict, z) -> np.ndarray:
 
 
 def load_export(out_dir: str) -> dict:
-    """Rebuild ``<module>.weight`` arrays (grouped convs merged) from an export folder."""
+    """The model's state from an export folder: ``<module>.weight`` rebuilt from the packed
+    layers (grouped convs merged), plus the stored arrays (biases, unpacked weights)."""
     path = os.path.join(out_dir, "manifest.json")
     try:
         with open(path) as f:
@@ -137,4 +182,27 @@ def load_export(out_dir: str) -> dict:
     for entry in manifest["layers"]:
         W = _dense(entry, z).reshape(entry["weight_shape"])
         layers.append(Layer(entry["name"], entry["kind"], W, group=entry["group"], groups=entry["groups"]))
-    return to_state_dict(layers)
+    state = {k: z[f"state/{k}"] for k in manifest.get("state", [])}
+    state.update(to_state_dict(layers))
+    return state
+
+
+def rebuild_torch_model(out_dir: str, module):
+    """Load an export into a torch ``module`` of the same architecture (in place; returned, in eval mode).
+
+    Every array of the export must name a parameter or buffer of the module
+    with the same shape; the module's other entries keep their values.
+    """
+    import torch
+
+    state = load_export(out_dir)
+    own = module.state_dict()
+    for key, value in state.items():
+        if key not in own:
+            raise ArrangeError(f"export in {out_dir}: {key} is not in the module; it has {', '.join(own)}")
+        if tuple(own[key].shape) != tuple(np.shape(value)):
+            raise ArrangeError(f"export in {out_dir}: {key} has shape {tuple(np.shape(value))}, "
+                               f"the module's is {tuple(own[key].shape)}")
+        own[key] = torch.as_tensor(np.asarray(value), dtype=own[key].dtype)
+    module.load_state_dict(own)
+    return module.eval()

@@ -7,6 +7,7 @@ numpy in, numpy/dataclasses out; imports neither ``arrange`` nor torch.
 from hwmodel.fc_engine import FCResult, fc_energy, simulate_fc
 from hwmodel.energy import ACTIONS, DEFAULT_ENERGY, energy_table, layer_energy, load_energy_table
 from hwmodel.functional import FunctionalResult, dense_from_packed, execute_packed
+from hwmodel.kernel_patterns import simulate_pcnn, simulate_penni
 from hwmodel.model import ModelReport, run_model
 from hwmodel.packed import (
     LayerSpec,
@@ -26,7 +27,7 @@ from hwmodel.validation import DATAFLOWS, HwModelError
 
 __all__ = [
     "ACTIONS", "DATAFLOWS", "DEFAULT_ENERGY", "Comparison", "FCResult", "fc_energy", "simulate_fc",
-    "simulate_sparse_gemm", "sparse_core_layer", "FunctionalResult", "HwModelError",
+    "simulate_sparse_gemm", "sparse_core_layer", "simulate_pcnn", "simulate_penni", "FunctionalResult", "HwModelError",
     "LayerResult", "LayerSpec", "ModelReport", "Schedule", "Traffic", "check_packed",
     "column_combined_layer", "compare_layer", "conv_gemm_sizes", "dense_from_packed", "dense_layer",
     "energy_table", "execute_packed", "fixed_ratio_layer", "layer_energy", "layer_from_packed",

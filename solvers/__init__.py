@@ -5,7 +5,7 @@ and P2 fixed-ratio grouping (:mod:`solvers.group`). This package imports neither
 ``arrange`` nor torch.
 """
 
-from . import combine, group
+from . import combine, group, knapsack, patterns, permdiag, sparse_coding
 from .bounds import combine_lower_bound, rows_bound
 from .check import check_labels, kept_magnitude
 from .problem import (
@@ -14,7 +14,7 @@ from .problem import (
 )
 
 __all__ = [
-    "combine", "group", "combine_lower_bound", "rows_bound", "check_labels", "kept_magnitude",
+    "combine", "group", "knapsack", "patterns", "permdiag", "sparse_coding", "combine_lower_bound", "rows_bound", "check_labels", "kept_magnitude",
     "CombineProblem", "CombineResult", "GroupProblem", "GroupResult", "InvalidSolution",
     "Options", "Outcome", "ProblemError",
 ]

@@ -284,8 +284,6 @@ def cpsat(problem: PatternProblem, options: Options) -> Outcome:
         chosen, bound, proven = start.solution, start.bound, False
     else:  # the model always has a solution (any single pattern), so this is a bug
         raise RuntimeError(f"CP-SAT returned {solver.status_name(code)} on a feasible model")
-    if chosen.size == 0:
-        chosen = start.solution
     if coverage(problem.values, start.solution) > coverage(problem.values, chosen):
         chosen = start.solution  # integer rounding can rank two near-equal answers the other way
     return Outcome(chosen, bound, proven, {"cpsat_status": solver.status_name(code),

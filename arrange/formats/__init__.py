@@ -7,6 +7,6 @@
 - penni: PENNI shared basis kernels with sparse coefficients
 """
 
-from . import column_combine, nm, permdnn
+from . import column_combine, nm, pcnn, penni, permdnn
 
-__all__ = ["column_combine", "nm", "permdnn"]
+__all__ = ["column_combine", "nm", "pcnn", "penni", "permdnn"]

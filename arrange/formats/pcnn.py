@@ -101,7 +101,30 @@ def encode(W, n: int, K: int, solver="greedy", energy: str = "square", candidate
            time_limit: float = 10.0, seed: int = 0) -> PCNNPacked:
     """Prune W (O, I, kh, kw) to n weights per kernel in at most K shared patterns.
 
-    Raises ArrangeError on 1x1 kernels, n outside 1..kh*kw, K < 1 or a bad solver name.
+    Parameters
+    ----------
+    W : conv weights (O, I, kh, kw) with kh * kw >= 2.
+    n, K : kept weights per kernel (1..kh*kw) and patterns allowed (>= 1).
+    solver : "greedy", "cpsat", "frequency" (see :data:`solvers.patterns.SOLVERS`) or a callable.
+    energy : "square" (w^2, the Frobenius error) or "abs" (|w|) as the value kept.
+    candidates : "topn" (the kernels' own top-n masks) or "all" (every n-subset).
+    time_limit, seed : for CP-SAT.
+
+    Returns
+    -------
+    PCNNPacked, with ``stats`` holding the solver's value, bound, gap and status.
+
+    Raises
+    ------
+    ArrangeError
+        1x1 kernels, n outside 1..kh*kw, K < 1, unknown solver, energy or candidates.
+
+    Examples
+    --------
+    >>> W = np.arange(1.0, 19.0).reshape(1, 2, 3, 3)
+    >>> p = encode(W, n=2, K=1)
+    >>> p.table.astype(int).tolist(), p.values.tolist()
+    ([[0, 0, 0, 0, 0, 0, 0, 1, 1]], [[[8.0, 9.0], [17.0, 18.0]]])
     """
     W = _check_weights(W)
     O, I, kh, kw = W.shape

@@ -101,11 +101,33 @@ def encode(W, d: int, budget: int | None = None, density: float | None = None, i
            reselect: bool = False, method: str = "auto", shrink: bool = True) -> PENNIPacked:
     """Encode W (O, I, kh, kw) with d basis kernels and at most ``budget`` nonzero coefficients.
 
-    ``density`` (fraction of the O*I*d coefficient slots) may replace ``budget``;
-    neither means dense coefficients.  ``iterations`` ALS rounds follow the SVD
-    start; ``reselect`` re-chooses the support exactly after every basis refit.
-    ``stats["errors"]`` holds the squared error after each step (non-increasing)
-    and ``stats["error"]`` the error of :func:`decode` of the result.
+    Parameters
+    ----------
+    W : conv weights (O, I, kh, kw).
+    d : basis kernels, 1..kh*kw.
+    budget, density : total nonzero coefficients, or that as a fraction of the
+        O*I*d slots (floored); at most one of them; neither keeps all.
+    iterations : ALS rounds after the SVD start (0 keeps the start).
+    reselect : re-choose the support exactly after every basis refit.
+    method : support selection, "auto", "global" (orthonormal basis) or "enumerate".
+    shrink : remove channels whose coefficients are all zero.
+
+    Returns
+    -------
+    PENNIPacked; ``stats["errors"]`` the squared error after each step
+    (non-increasing), ``stats["error"]`` that of :func:`decode` of the result.
+
+    Raises
+    ------
+    ArrangeError
+        d outside 1..kh*kw, budget < 0, density outside [0, 1], both given, bad method.
+
+    Examples
+    --------
+    >>> W = np.zeros((2, 2, 3, 3)); W[0, 0, 1, 1] = 2.0; W[1, 0, 1, 1] = -1.0
+    >>> p = encode(W, d=1, budget=2)
+    >>> p.removed_in.tolist(), p.nnz, bool(np.allclose(decode(p), W))
+    ([1], 2, True)
     """
     W = _check(W, d)
     O, I, kh, kw = W.shape

@@ -19,7 +19,9 @@ worker its answer only changes when machine load moves the point where the
 time limit falls.
 
 Ctrl-C (KeyboardInterrupt) ends the run early and returns the best answer so
-far with ``stats["interrupted"] = True``.
+far with ``stats["interrupted"] = True``. During the CP-SAT stage the signal is
+caught by CP-SAT itself (its ``catch_sigint_signal``), which stops and hands
+back its best answer; CP-SAT is the last stage, so the run then ends normally.
 
 Reference: portfolio solving as in C. P. Gomes, B. Selman, "Algorithm
 portfolios", Artificial Intelligence 126, 2001, doi:10.1016/S0004-3702(00)00081-3.
@@ -94,7 +96,9 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
         if best is None:
             offer("singletons", Outcome(start_labels(problem, options)))
         if not done():
-            model_fits = cpsat.too_large(problem, best_score[0], remaining(1 - TABU_SHARE).time_limit) is None
+            # Decided on the time limit, not the clock, so the stage sequence is reproducible.
+            model_fits = cpsat.too_large(problem, best_score[0],
+                                         options.time_limit * (1 - TABU_SHARE)) is None
             offer("tabu", tabu.tabu(problem, remaining(TABU_SHARE if model_fits else 0.7)))
             if not done():
                 if model_fits:
