@@ -39,9 +39,11 @@ from solvers.registry import Solver, lookup
 from .errors import ArrangeError
 
 __all__ = [
-    "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "Instance", "size_class", "save_instance",
-    "load_instance", "list_instances", "conflict_edges", "networkx_dsatur", "run_solver_bench", "format_results",
-    "format_summary", "fewer_than_baseline", "versus_networkx", "plot_gap_vs_time", "build_parser", "main",
+    "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "NX_MAX_WORK", "Instance", "size_class",
+    "save_instance", "load_instance", "list_instances", "conflict_edges", "networkx_dsatur",
+    "run_solver_bench", "format_results", "format_summary", "fewer_than_baseline",
+    "versus_networkx", "plot_gap_vs_time", "read_results", "write_reports", "build_parser",
+    "main",
 ]
 
 PROBLEMS = ("p1", "p2")
@@ -62,6 +64,8 @@ _PORTFOLIOS = frozenset({"auto"})
 # networkx's DSatur rescans every coloured node's neighbours at each step, so it
 # costs about nodes * edges Python operations (~0.2-0.7 us each): 1e8 is ~20-70 s.
 NX_MAX_WORK = 1e8
+# A run longer than this multiple of the time limit (plus 0.5 s) is flagged in its row.
+OVERTIME = 1.5
 
 
 def size_class(cols: int) -> str:
@@ -199,6 +203,8 @@ def _run_solver(inst: Instance, problem, spec: Solver, options: Options) -> dict
             res = group.solve(problem, spec, options)
             row.update(objective=res.kept, bound=res.upper_bound, efficacy=res.efficacy)
         row.update(gap=res.gap, status=res.status, seconds=res.seconds)
+        if res.seconds > OVERTIME * options.time_limit + 0.5:
+            row["message"] = f"ran {res.seconds:.1f} s, over the {options.time_limit:g} s time limit"
     except KeyboardInterrupt:
         raise
     except ProblemError as exc:
@@ -322,10 +328,17 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
                  _progress(tasks, progress), rows)
     finally:
         # Also after Ctrl-C: the tables and plot show the rows finished so far.
-        (out / "results.md").write_text(format_results(rows))
-        (out / "summary.md").write_text(format_summary(rows))
-        plot_gap_vs_time(rows, out / "gap_vs_time.png")
+        write_reports(rows, out)
     return rows
+
+
+def write_reports(rows: list[dict], out_dir) -> None:
+    """results.md, summary.md and gap_vs_time.png for these rows, into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(format_results(rows))
+    (out / "summary.md").write_text(format_summary(rows))
+    plot_gap_vs_time(rows, out / "gap_vs_time.png")
 
 
 def _run_all(instances, chosen, options, references, nx_max_work, csv_path, bar, rows) -> None:
@@ -380,6 +393,31 @@ def _progress(total: int, enabled: bool):
 
 def _csv_value(value):
     return repr(value) if isinstance(value, float) else value
+
+
+_INT_COLUMNS = ("rows", "cols", "alpha", "k", "n")
+_FLOAT_COLUMNS = ("gamma", "bound", "gap", "efficacy", "seconds")
+
+
+def read_results(path) -> list[dict]:
+    """Rows of a results.csv with their numbers restored, to redo tables without rerunning."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+    except OSError as exc:
+        raise ArrangeError(f"{path}: cannot read ({exc.strerror})") from None
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise ArrangeError(f"{path}: not a solver benchmark results.csv (columns {reader.fieldnames})")
+    for row in rows:
+        for key in _INT_COLUMNS + _FLOAT_COLUMNS + ("objective",):
+            if row[key] != "":
+                row[key] = int(row[key]) if key in _INT_COLUMNS else float(row[key])
+        if row["problem"] == "p1":  # group counts and their bounds
+            for key in ("objective", "bound"):
+                if row[key] != "":
+                    row[key] = int(row[key])
+    return rows
 
 
 # ---------------------------------------------------------------- markdown tables
@@ -531,7 +569,7 @@ def format_summary(rows: list[dict]) -> str:
 
 def _format_apex(rows: list[dict]) -> str:
     body = [[r["solver"], _fmt_num(r["objective"]), _fmt_num(r["bound"]), _fmt_pct(r["efficacy"]),
-             _fmt_num(r["seconds"])] for r in rows]
+             _fmt_num(r["seconds"])] for r in rows if _ok(r)]
     return ("## The Apex instance (np.random.seed(1); rand(128, 64); k=4, n=2)\n\n"
             "Published (NVIDIA Apex ASP): kept 2852.377 unpermuted, rows bound 3042.332, "
             "efficacy 35.5% (window 8), 36.6% (window 12).\n\n"
@@ -622,17 +660,23 @@ def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser
                    help="skip nx-dsatur where conflict-graph nodes x edges exceeds this "
                    "(default %(default)g, about a minute)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--from-csv", metavar="CSV", help="run nothing: redo the tables and plot from "
+                   "a results.csv into --out")
     return p
 
 
 def main(argv=None, prog: str = "arrange bench solvers") -> int:
     """Parse options, run the benchmark, print the summary; ArrangeError on bad input."""
     args = build_parser(prog).parse_args(argv)
-    run_solver_bench(args.suite, args.out, problems=args.problems, sizes=args.sizes,
-                     solvers=args.solvers, time_limit=args.time_limit, seed=args.seed,
-                     references=not args.no_references, warmup=not args.no_warmup,
-                     progress=not args.quiet, nx_max_work=args.nx_max_work)
     out = Path(args.out)
+    if args.from_csv:
+        write_reports(read_results(args.from_csv), out)
+    else:
+        run_solver_bench(args.suite, args.out, problems=args.problems, sizes=args.sizes,
+                         solvers=args.solvers, time_limit=args.time_limit, seed=args.seed,
+                         references=not args.no_references, warmup=not args.no_warmup,
+                         progress=not args.quiet, nx_max_work=args.nx_max_work)
     print((out / "summary.md").read_text())
-    print(f"wrote {out / 'results.csv'}, results.md, summary.md, gap_vs_time.png")
+    print(f"wrote {out}: results.md, summary.md, gap_vs_time.png"
+          + ("" if args.from_csv else ", results.csv"))
     return 0

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--time-limit", type=_positive_float, default=2.0, help="seconds per layer")
     c.add_argument("--jobs", type=_positive_int, default=1, help="layers in parallel processes")
     c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
+    c.add_argument("--lr", type=_positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
+    c.add_argument("--rounds", type=_positive_int, default=1,
+                   help="fine-tuning rounds per stage, projecting onto the packing after each")
+    c.add_argument("--sweep", metavar="LEVELS", default=None,
+                   help="sweep sparsity: a number of levels (e.g. 10: 0.5..0.95) or comma-separated "
+                        "sparsities; writes sweep.json/.md and accuracy_vs_compression.png, engine vs "
+                        "column combining through the same flow")
     c.add_argument("--rows", type=_positive_int, default=32, help="systolic array rows")
     c.add_argument("--cols", type=_positive_int, default=32, help="systolic array columns")
     c.add_argument("--seed", type=int, default=0)
@@ -154,9 +161,11 @@ def _cmd_pack(args, source: str) -> int:
 
 
 def _cmd_compress(args) -> int:
+    import functools
+
     from .compress import CompressConfig
     from .compress_report import format_compress, compress_json, write_compress_report
-    from .joint import compress_model
+    from .joint import CompressError, compress_model
 
     cfg = CompressConfig(
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
@@ -168,9 +177,22 @@ def _cmd_compress(args) -> int:
     if args.model == "digits":
         from .hooks import digits_hooks
 
-        hooks = digits_hooks(epochs=args.epochs)
-    report = compress_model(model.layers, cfg, hooks=hooks, schedule=args.schedule, jobs=args.jobs,
-                            progress=not args.json)
+        hooks = functools.partial(digits_hooks, epochs=args.epochs, lr=args.lr)
+    if args.sweep is not None:
+        from .sweep import format_sweep, parse_sweep, sweep, write_sweep
+
+        result = sweep(model.layers, cfg, hooks=hooks, levels=parse_sweep(args.sweep), jobs=args.jobs,
+                       finetune_rounds=args.rounds)
+        if args.out:
+            write_sweep(result, args.out)
+        print(format_sweep(result))
+        return 0
+    error = None
+    try:
+        report = compress_model(model.layers, cfg, hooks=hooks and hooks(), schedule=args.schedule,
+                                jobs=args.jobs, progress=not args.json, finetune_rounds=args.rounds)
+    except CompressError as exc:
+        report, error = exc.report, str(exc)
     report.skipped = list(model.skipped) + report.skipped
     hw = dict(rows=args.rows, cols=args.cols)
     if args.model == "digits":
@@ -182,7 +204,9 @@ def _cmd_compress(args) -> int:
     print(compress_json(report, **hw) if args.json else format_compress(report, **hw))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
-    return EXIT_BAD_INPUT if report.skipped else 0
+    if error:
+        print(f"arrange: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT if report.skipped or error else 0
 
 
 def _digits_accuracy(dense, pruned, packed) -> dict:

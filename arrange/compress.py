@@ -8,7 +8,8 @@ symmetric per-row quantisation to b bits; optionally the subword view
 (s-bit subwords of the sign-magnitude integers, each a column with a shift) and
 subword-level pruning of the smallest contributions |subword| * 2^shift; then
 the arrangement, either P1 (min-width combining, alpha/gamma, variable width)
-or P2 (fixed-ratio grouping, k columns per group keep their top n per row);
+or P2 (fixed-ratio grouping, k columns per group keep their top n per row),
+both ranking subwords by contribution so a cell keeps the one worth most;
 the result is packed, verified, and decoded back to the effective weights the
 network now computes with. Arrangement-aware pruning spends part of the
 sparsity budget on the conflicts the arrangement prunes anyway.
@@ -46,7 +47,7 @@ class CompressConfig:
     scope: str = "layer"            # "layer" or "global" pruning
     bits: int = 8                   # weight bit width b
     subword: int | None = 4         # subword width s; None arranges whole weights
-    subword_sparsity: float = 0.0   # fraction of nonzero subwords pruned
+    subword_sparsity: float = 0.0   # fraction of nonzero subwords pruned (over a whole schedule in joint)
     problem: str = "p1"             # "p1" (alpha, gamma) or "p2" (k, n)
     alpha: int = 8
     gamma: float = 0.0
@@ -107,7 +108,7 @@ class LayerOutcome:
     matrix_compression: float       # (R * N * b) / (R * packed_cols * slot_bits)
     storage_compression: float      # dense bits / (value bits + index bits)
     bits: dict
-    pruned_pct: float               # % of the pre-arrangement magnitude the arrangement pruned
+    pruned_pct: float               # % of the pre-arrangement magnitude (subword contributions) it pruned
     seconds: float
     weights: np.ndarray             # effective float weights (R, N) after everything
     scale: np.ndarray               # (R,) quantisation scale

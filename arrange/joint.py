@@ -6,8 +6,10 @@ Method: for each sparsity of the schedule, magnitude-prune the current weights
 (per layer or global), compress every layer (:func:`arrange.compress.compress_matrix`,
 in parallel processes with ``jobs > 1``), then fine-tune through the user's
 hooks with every pruned weight held at zero, and project the fine-tuned
-weights back onto the packing (same quantisation scale, same groups, only the
-subword slots the packing kept), so the packed layers stay valid and verified.
+weights back onto the packing (scale re-fitted per row, same groups, only the
+subword slots the packing kept), so the packed layers stay valid and verified;
+with several fine-tuning rounds per stage the projection follows each round
+(projected training).
 The metric is measured before compression, after pruning, after arrangement
 and after fine-tuning at every stage. Layers that fail are reported and
 skipped; the others complete.
@@ -140,17 +142,25 @@ def refit(outcome: LayerOutcome, W, cfg: CompressConfig) -> LayerOutcome:
 
 def _compress_one(args):
     """Process-pool entry: a layer outcome, or the one-line reason it failed."""
-    name, W, cfg = args
+    name, W, cfg, prune = args
     try:
-        return compress_matrix(name, W, cfg, prune=False)
+        return compress_matrix(name, W, cfg, prune=prune)
     except ArrangeError as exc:
         msg = str(exc)
         prefix = f"layer {name}: "
         return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
-def _compress_all(layers, cfg: CompressConfig, jobs: int, progress: bool):
-    work = [(l.name, l.matrix, cfg) for l in layers]
+def _work(before, pruned, cfg: CompressConfig) -> list:
+    """Per-layer jobs. Arrangement-aware pruning needs the weights before this stage's pruning and
+    the sparsity the (layer or global) pruning gave that layer, and prunes them itself."""
+    if not (cfg.arrangement_aware and cfg.sparsity):
+        return [(l.name, l.matrix, cfg, False) for l in pruned]
+    return [(b.name, b.matrix, replace(cfg, sparsity=1 - p.nnz / p.matrix.size), True)
+            for b, p in zip(before, pruned)]
+
+
+def _compress_all(layers, work: list, jobs: int, progress: bool):
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(_compress_one, work))
@@ -195,8 +205,13 @@ def _stage(step: str, sparsity: float, metric, total: dict | None = None) -> Sta
 
 
 def compress_model(layers, cfg: CompressConfig, hooks: Hooks | None = None, schedule=None,
-                   jobs: int = 1, progress: bool = False) -> CompressReport:
+                   jobs: int = 1, progress: bool = False, finetune_rounds: int = 1) -> CompressReport:
     """Run the schedule (default: one stage at ``cfg.sparsity``) over the model's layers.
+
+    ``finetune_rounds``: at each stage, call the fine-tuning hook this many
+    times, projecting the weights back onto the packing after each call, so
+    training sees the slot constraints (projected training) instead of losing
+    accuracy to one projection at the end.
 
     Raises
     ------
@@ -210,12 +225,13 @@ def compress_model(layers, cfg: CompressConfig, hooks: Hooks | None = None, sche
     schedule = [cfg.sparsity] if schedule is None else [float(s) for s in schedule]
     if not schedule or any(not 0 <= s < 1 for s in schedule):
         raise ArrangeError(f"schedule sparsities must be in [0, 1), got {schedule}")
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ArrangeError(f"jobs must be an integer >= 1, got {jobs!r}")
+    for name, value in (("jobs", jobs), ("fine-tuning rounds", finetune_rounds)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ArrangeError(f"{name} must be an integer >= 1, got {value!r}")
     report = CompressReport([], [], [], cfg, schedule)
     start = time.perf_counter()
     try:
-        _run(report, layers, hooks, jobs, progress)
+        _run(report, layers, hooks, jobs, finetune_rounds, progress)
     except ArrangeError as exc:
         report.error = str(exc)
         raise CompressError(str(exc), report) from exc.__cause__
@@ -226,17 +242,20 @@ def compress_model(layers, cfg: CompressConfig, hooks: Hooks | None = None, sche
     return report
 
 
-def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, progress: bool) -> None:
+def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, rounds: int, progress: bool) -> None:
     """The schedule; ``report`` is updated as each stage finishes so a failure leaves it current."""
     cfg = report.config
     report.state = _state(hooks, layers)
     report.stages.append(_stage("dense", 0.0, _metric(hooks, layers, "dense")))
     current = layers
+    # Pruned subwords never come back (the projection keeps only kept slots), so each stage
+    # prunes the same fraction of what remains, compounding to about cfg.subword_sparsity at the end.
+    per_stage = 1 - (1 - cfg.subword_sparsity) ** (1 / len(report.schedule))
     for step, sparsity in enumerate(report.schedule):
-        stage_cfg = replace(cfg, sparsity=sparsity)
+        stage_cfg = replace(cfg, sparsity=sparsity, subword_sparsity=per_stage)
         pruned = prune_layers(current, sparsity, scope=cfg.scope)
         report.stages.append(_stage("pruned", sparsity, _metric(hooks, pruned, f"{sparsity:g}-sparse pruned")))
-        done, failed = _compress_all(pruned, stage_cfg, jobs, progress)
+        done, failed = _compress_all(pruned, _work(current, pruned, stage_cfg), jobs, progress)
         report.skipped = failed
         if not done:
             return
@@ -247,15 +266,16 @@ def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, progres
         report.stages.append(_stage("arranged", sparsity, _metric(hooks, model, f"{sparsity:g}-sparse arranged"),
                                     totals(outcomes, stage_cfg)))
         if hooks is not None and hooks.finetune is not None:
-            state = _call(f"fine-tuning hook failed at sparsity {sparsity:g}", hooks.finetune,
-                          _state(hooks, model), layer_masks(model), cfg.seed + step)
-            tuned = {n: np.asarray(v) for n, v in state.items()}
-            outcomes = [refit(o, _weight_of(tuned, layer), stage_cfg) for layer, o in done]
-            model = [l.with_matrix(np.where(l.matrix != 0, _weight_of(tuned, l), 0.0)) for l in model]
-            model = _with_outcomes(model, outcomes)
-            hooks = replace(hooks, base_state={**hooks.base_state,
-                                               **{k: v for k, v in tuned.items() if not k.endswith(".weight")}})
-            report.layers, report.state = outcomes, _state(hooks, model)
+            for r in range(rounds):
+                state = _call(f"fine-tuning hook failed at sparsity {sparsity:g}", hooks.finetune,
+                              _state(hooks, model), layer_masks(model), cfg.seed + step * rounds + r)
+                tuned = {n: np.asarray(v) for n, v in state.items()}
+                outcomes = [refit(o, _weight_of(tuned, layer), stage_cfg) for (layer, _), o in zip(done, outcomes)]
+                model = [l.with_matrix(np.where(l.matrix != 0, _weight_of(tuned, l), 0.0)) for l in model]
+                model = _with_outcomes(model, outcomes)
+                hooks = replace(hooks, base_state={**hooks.base_state, **{
+                    k: v for k, v in tuned.items() if not k.endswith(".weight")}})
+                report.layers, report.state = outcomes, _state(hooks, model)
             report.stages.append(_stage("finetuned", sparsity,
                                         _metric(hooks, model, f"{sparsity:g}-sparse fine-tuned"),
                                         totals(outcomes, stage_cfg)))

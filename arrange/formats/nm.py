@@ -31,7 +31,7 @@ from ..errors import ArrangeError
 
 __all__ = [
     "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask",
-    "permute_producer", "permute_consumer",
+    "permute_producer", "permute_consumer", "expand_channel_order", "channel_order",
 ]
 
 
@@ -192,3 +192,30 @@ def permute_consumer(weight_b, order) -> np.ndarray:
     """Consumer B (out x in) with its input columns in ``order``: B[:, order]."""
     weight_b = np.asarray(weight_b)
     return weight_b[:, _channel_order(order, weight_b.shape[1])]
+
+
+def expand_channel_order(order, positions: int) -> np.ndarray:
+    """Consumer column order for a producer channel order, columns blocked (channel, position).
+
+    A conv consumer's columns are (channel, y, x) (``positions`` = kh*kw); a
+    linear layer after a flatten has (channel, y, x) of the feature map
+    (``positions`` = H*W); after a linear layer ``positions`` = 1.  Permuting
+    the producer's outputs by ``order`` (:func:`permute_producer`) matches the
+    consumer's columns in the returned order (:func:`permute_consumer`).
+    """
+    if isinstance(positions, bool) or not isinstance(positions, (int, np.integer)) or positions < 1:
+        raise ArrangeError(f"nm: positions per channel must be an integer >= 1, got {positions!r}")
+    order = np.asarray(order, dtype=np.int64)
+    order = _channel_order(order, order.size)
+    return (order[:, None] * int(positions) + np.arange(int(positions))).ravel()
+
+
+def channel_order(order, positions: int) -> np.ndarray | None:
+    """The channel order a column order expands from (:func:`expand_channel_order`), or None if none does."""
+    order = np.asarray(order, dtype=np.int64)
+    if positions < 1 or order.size % positions:
+        return None
+    channels = order[::positions] // positions
+    if not np.array_equal(np.sort(channels), np.arange(channels.size)):
+        return None
+    return channels if np.array_equal(expand_channel_order(channels, positions), order) else None

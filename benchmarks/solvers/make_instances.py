@@ -24,7 +24,8 @@ import numpy as np
 
 from arrange.bench import SIZES, save_instance, size_class
 
-__all__ = ["MASK_FAMILIES", "P1_SPECS", "P2_SPECS", "DIGITS_SPARSITIES", "build_instances", "main"]
+__all__ = ["MASK_FAMILIES", "P1_SPECS", "P2_SPECS", "DIGITS_SPARSITIES", "prune_to", "build_instances",
+           "main"]
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,7 +19,15 @@ row is occupied, not how often. They keep ``occ`` (G_cap, W) uint64, the
 occupied rows of each group as a bitset of W = ceil(R / 64) words, and the
 columns as bitsets ``bits`` (m, W) from :func:`column_bits`. The conflicts a
 column adds to a group are then popcount(occ[g] & bits[j]), a few word
-operations instead of nnz(j) scattered lookups.
+operations instead of nnz(j) scattered lookups. For conflict-free first fit,
+``row_groups`` (R, ceil(G_cap / 64)) holds the transpose, the groups occupying
+each row, so :func:`first_free_group` tests 64 groups per word.
+
+Performance note, measured: every call of a Numba function that takes arrays
+pays reference counting (tens of ns, not removed by inlining), which is more
+than one fit test costs. So call the per-column kernels once per move, and
+write scans over many groups as one kernel (as :func:`first_budget_fit` and
+:func:`first_free_group` are) rather than calling :func:`fits` in a loop.
 
 Dtypes are fixed for every kernel: counts int32, bitsets uint64, every other
 array int64.
@@ -136,9 +144,9 @@ def fits(counts, conflicts, sizes, g, col_ptr, col_rows, j, alpha, budget):
     Stops at the first row that exhausts the budget, so a rejection on a
     conflict-free problem costs only a few row lookups.
     """
-    if sizes[g] >= alpha:
-        return False
     room = budget - conflicts[g]
+    if sizes[g] >= alpha or room < 0:
+        return False
     for p in range(col_ptr[j], col_ptr[j + 1]):
         if counts[g, col_rows[p]] > 0:
             room -= 1
@@ -185,17 +193,19 @@ def group_state(labels, col_ptr, col_rows, R, G):
     return counts, conflicts, sizes
 
 
-def column_bits(mask: np.ndarray) -> np.ndarray:
-    """Row bitsets of the columns of a bool (R, m) mask: (m, ceil(R / 64)) uint64.
+@njit(cache=True)
+def column_bits(col_ptr, col_rows, R):
+    """Row bitsets of the columns: (m, ceil(R / 64)) uint64.
 
     Bit r % 64 of word r // 64 is set when the column has a nonzero in row r.
     """
-    R, m = mask.shape
-    W = (R + 63) // 64
-    padded = np.zeros((m, W * 64), dtype=bool)
-    padded[:, :R] = mask.T
-    packed = np.packbits(padded, axis=1, bitorder="little")   # (m, W * 8) bytes
-    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64)
+    m = col_ptr.shape[0] - 1
+    bits = np.zeros((m, (R + 63) // 64), dtype=np.uint64)
+    for j in range(m):
+        for p in range(col_ptr[j], col_ptr[j + 1]):
+            r = col_rows[p]
+            bits[j, r >> 6] |= np.uint64(1) << np.uint64(r & 63)
+    return bits
 
 
 @njit(cache=True)

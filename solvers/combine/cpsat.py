@@ -19,6 +19,16 @@ excess e[r, g] >= sum_{p in row r} x[p, g] - 1 and sum_r e[r, g] <= B. The
 lower bound of :func:`solvers.bounds.combine_lower_bound` fixes used[g] = 1 for
 g < LB, and the starting answer is given as a complete hint.
 
+Set model (:func:`build_set_model`, gamma = 0 only). When the conflict graph is
+dense, the conflict-free groups of at most alpha columns are few: they are
+enumerated (:func:`feasible_groups`) and a set-partitioning model picks the
+fewest that cover every column once. Its LP bound (fractional colouring) is
+much stronger than the assignment model's, e.g. 256 columns at density 0.2:
+optimum 104 proven in seconds, where the assignment model stays at the clique
+bound 94. It is used when there are at most SET_GROUPS_PER_COLUMN groups per
+column, or whenever the assignment model is too large and MAX_SET_GROUPS is
+not exceeded.
+
 Solving: phase 1 minimises sum used[g]. With gamma > 0 and phase 1 proven,
 phase 2 fixes the group count and maximises the kept magnitude: kept[r, g] =
 max_{p in row r} m[r, p] * x[p, g] on integer-scaled magnitudes. The answer is
@@ -26,8 +36,9 @@ reported as proven only when both phases are optimal and the scaling is exact
 (integer magnitudes, e.g. bool masks). For gamma = 0 the conflict graph's
 components are solved separately and packed together (:mod:`.reduce`).
 
-Instances whose model would exceed :data:`MAX_ASSIGN_VARS` assignment booleans
-are not modelled: the starting heuristic answer is returned with
+Instances whose assignment model would exceed :data:`MAX_ASSIGN_VARS` booleans,
+or take over half the time budget to build, and that have no set model, are
+not modelled: the starting heuristic answer is returned with
 ``stats["fallback"]`` saying why.
 
 CP-SAT with a time limit is deterministic for a fixed seed only with one
@@ -35,8 +46,11 @@ worker and an unloaded machine: the limit is wall-clock time.
 
 Reference: L. Perron, F. Didier, "CP-SAT", OR-Tools v9.x, Google, 2024,
 https://developers.google.com/optimization/cp/cp_solver; the symmetry breaking
-follows E. Malaguti, M. Monaci, P. Toth, Discrete Optimization 8(2), 2011,
-doi:10.1016/j.disopt.2010.07.005.
+and the set-partitioning model follow E. Malaguti, M. Monaci, P. Toth, "An
+exact approach for the vertex coloring problem", Discrete Optimization 8(2),
+2011, doi:10.1016/j.disopt.2010.07.005, and A. Mehrotra, M. A. Trick, "A column
+generation approach for graph coloring", INFORMS J. Computing 8(4), 1996,
+doi:10.1287/ijoc.8.4.344.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -52,13 +67,17 @@ from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
 from .reduce import analyse, lift, lifted_bound, lower_bound, start_labels, subproblem, twin_classes
 
-__all__ = ["MAX_ASSIGN_VARS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order", "model_terms",
-           "too_large", "build_model", "cpsat", "SOLVER"]
+__all__ = ["MAX_ASSIGN_VARS", "MAX_SET_GROUPS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order",
+           "model_terms", "too_large", "feasible_groups", "build_model", "build_set_model", "cpsat", "SOLVER"]
 
 log = logging.getLogger(__name__)
 
 # Beyond this many x[p, g] booleans the model is not built (memory, not proof power, binds).
 MAX_ASSIGN_VARS = 400_000
+# The set model is used when gamma = 0 and at most this many feasible groups exist, and
+# preferred over the assignment model up to SET_GROUPS_PER_COLUMN groups per column.
+MAX_SET_GROUPS = 100_000
+SET_GROUPS_PER_COLUMN = 50
 # Model building runs in Python at roughly this many constraint terms per second; a model
 # whose estimated build time exceeds half the time budget is not built. A constant rather
 # than a measurement, so the decision depends on the instance and time limit only.
@@ -205,6 +224,97 @@ def build_model(problem: CombineProblem, G_max: int, hint: np.ndarray | None = N
     return model, {"order": order, "x": x, "used": used, "clique": k}
 
 
+_GROUPS: "weakref.WeakKeyDictionary[CombineProblem, dict]" = weakref.WeakKeyDictionary()  # limit -> groups
+
+
+def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS) -> list | None:
+    """Every conflict-free group of 1..alpha nonempty columns (gamma = 0), or None past ``limit``.
+
+    Groups are tuples of positions in ``problem.nonempty``. Dense conflict graphs
+    have few of them (that is where the assignment model is weakest); the
+    enumeration stops as soon as ``limit`` is exceeded. Cached per problem object and limit.
+    """
+    if problem.budget != 0:
+        return None
+    cached = _GROUPS.setdefault(problem, {})
+    if limit in cached:
+        return cached[limit]
+    m = problem.mask[:, problem.nonempty]
+    n = m.shape[1]
+    adj = (m.T.astype(np.int32) @ m.astype(np.int32)) > 0
+    # Python ints as bitsets: bit i set when column i conflicts with j.
+    weights = 1 << np.arange(n, dtype=object)
+    conflict_bits = [int(weights[adj[j]].sum()) for j in range(n)]
+    groups: list | None = []
+    stack = [((), (1 << n) - 1)]
+    while stack and groups is not None:
+        chosen, cand = stack.pop()
+        while cand:
+            low = cand & -cand
+            j = low.bit_length() - 1
+            cand ^= low                      # later candidates only: each group once
+            group = chosen + (j,)
+            groups.append(group)
+            if len(groups) > limit:
+                groups = None
+                break
+            if len(group) < problem.alpha:
+                rest = cand & ~conflict_bits[j]
+                if rest:
+                    stack.append((group, rest))
+    cached[limit] = groups
+    return groups
+
+
+def build_set_model(n: int, groups: list, hint_groups: list | None = None):
+    """Set partitioning over enumerated groups: (model, y) with y[i] choosing groups[i].
+
+    Every column lies in exactly one chosen group; minimise the number chosen.
+    Its LP relaxation is the fractional (capacitated) colouring bound, far
+    stronger than the assignment model's on dense conflict graphs. The cheap
+    lower bound is deliberately not added: a constraint on the objective
+    expression stalls CP-SAT's bound here (measured: 104 proven in 4 s without
+    it, stuck at the cheap bound 94 with it, 256 columns at density 0.2).
+    """
+    model = cp_model.CpModel()
+    y = [model.new_bool_var(f"y{i}") for i in range(len(groups))]
+    covering: list[list] = [[] for _ in range(n)]
+    for var, group in zip(y, groups):
+        for p in group:
+            covering[p].append(var)
+    for p in range(n):
+        model.add_exactly_one(covering[p])
+    model.minimize(sum(y))
+    if hint_groups is not None:
+        chosen = set(hint_groups)
+        for var, group in zip(y, groups):
+            model.add_hint(var, int(group in chosen))
+    return model, y
+
+
+def _solve_sets(problem: CombineProblem, groups: list, hint: np.ndarray, options: Options,
+                seconds: float, lb: int, stats: dict):
+    """The set model for one gamma = 0 instance: (labels, bound, proven)."""
+    cols = problem.nonempty
+    local = hint[cols]
+    hint_groups = [tuple(np.flatnonzero(local == g).tolist()) for g in range(int(local.max()) + 1)]
+    model, y = build_set_model(cols.size, groups, hint_groups)
+    solver, status = _solve(model, options, seconds)
+    stats["status"] = solver.status_name(status)
+    stats["model"] = f"set partitioning over {len(groups)} groups"
+    if status in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
+        raise InvalidSolution(f"cpsat: set model reported {solver.status_name(status)} with a feasible hint")
+    # best_objective_bound is a valid lower bound even when no solution was found.
+    bound = max(lb, int(math.ceil(solver.best_objective_bound - 1e-6)))
+    if status == cp_model.UNKNOWN:
+        return hint, bound, False
+    labels = np.full(problem.shape[1], -1, dtype=np.int64)
+    chosen = [group for var, group in zip(y, groups) if solver.boolean_value(var)]
+    for g, group in enumerate(chosen):
+        labels[cols[list(group)]] = g
+    return labels, bound, status == cp_model.OPTIMAL
+
+
 def _integer_magnitudes(mag: np.ndarray) -> tuple[np.ndarray, bool]:
     """Magnitudes as int64 for the objective, and whether that is exact."""
     if np.all(mag == np.round(mag)) and mag.max() <= MAGNITUDE_SCALE:
@@ -261,7 +371,14 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seco
     stats = {"lower_bound_in": lb}
     if G_hint <= lb and problem.budget == 0:
         return hint, lb, True, stats
+    groups = feasible_groups(problem)
     reason = too_large(problem, G_hint, seconds)
+    # The set model wins on dense conflict graphs (few groups per column); elsewhere the
+    # assignment model proves faster, and the set model is kept for when it is too large.
+    if groups is not None and (len(groups) <= SET_GROUPS_PER_COLUMN * problem.nonempty.size or reason):
+        labels, bound, proven = _solve_sets(problem, groups, hint, options,
+                                            deadline - time.perf_counter(), lb, stats)
+        return labels, bound, proven, stats
     if reason:
         stats["fallback"] = reason
         return hint, lb, False, stats
@@ -303,6 +420,7 @@ def cpsat(problem: CombineProblem, options: Options) -> Outcome:
     if len(comps) == 1:
         labels, bound, proven, stats = _solve_one(problem, hint, options, deadline - time.perf_counter())
         stats["components"] = 1
+        stats["twins"] = structure.num_twins
         return Outcome(labels, bound=bound, proven=proven, stats=stats)
     sub_labels, sub_bounds, all_proven, fallbacks = [], [], True, []
     remaining = sum(c.size for c in comps)
@@ -321,7 +439,7 @@ def cpsat(problem: CombineProblem, options: Options) -> Outcome:
     if hint.max() < labels.max():
         labels = hint
     G = int(labels.max()) + 1
-    stats = {"components": len(comps), "component_groups_proven": all_proven}
+    stats = {"components": len(comps), "component_groups_proven": all_proven, "twins": structure.num_twins}
     if fallbacks:
         stats["fallback"] = "; ".join(sorted(set(fallbacks)))
     return Outcome(labels, bound=bound, proven=G <= bound, stats=stats)

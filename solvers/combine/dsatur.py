@@ -60,32 +60,34 @@ def degrees(col_ptr, col_rows, row_ptr, row_cols):
 
 
 @njit(cache=True)
-def _better(key, a, b):
-    """The leaf to prefer: larger key, ties to the lower index; -1 is no leaf."""
-    if a < 0:
-        return b
-    if b < 0:
-        return a
-    if key[b] > key[a] or (key[b] == key[a] and b < a):
-        return b
-    return a
-
-
-@njit(cache=True)
 def _tree_build(key, size):
+    """Max segment tree over leaves 0..m-1: each node holds its best leaf (larger key, then lower index)."""
     tree = np.full(2 * size, -1, dtype=np.int64)
     for u in range(key.shape[0]):
         tree[size + u] = u
-    for i in range(size - 1, 0, -1):
-        tree[i] = _better(key, tree[2 * i], tree[2 * i + 1])
+    for u in range(key.shape[0]):
+        _tree_update(tree, key, size, u, False)
     return tree
 
 
 @njit(cache=True)
-def _tree_update(tree, key, size, u):
+def _tree_update(tree, key, size, u, grew):
+    """Repair the path above leaf u after key[u] changed.
+
+    When the key grew, a node whose winner stays another leaf shields every
+    node above it, so the walk stops there; most saturation increments touch
+    a few nodes only.
+    """
     i = (size + u) >> 1
     while i >= 1:
-        tree[i] = _better(key, tree[2 * i], tree[2 * i + 1])
+        old = tree[i]
+        a, b = tree[2 * i], tree[2 * i + 1]
+        if a < 0 or (b >= 0 and (key[b] > key[a] or (key[b] == key[a] and b < a))):
+            tree[i] = b
+        else:
+            tree[i] = a
+        if grew and tree[i] == old and old != u:
+            return
         i >>= 1
 
 
@@ -126,7 +128,7 @@ def dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed, alpha
         bits_add(occ, conflicts, sizes, g, bits, v)
         labels[v] = g
         key[v] = -1
-        _tree_update(tree, key, size, v)
+        _tree_update(tree, key, size, v, False)
         stamp[v] = step
         for p in range(col_ptr[v], col_ptr[v + 1]):
             r = col_rows[p]
@@ -144,15 +146,14 @@ def dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed, alpha
                         break
                 if not touching:
                     key[u] += scale
-                    _tree_update(tree, key, size, u)
+                    _tree_update(tree, key, size, u, True)
     return labels, G
 
 
 def dsatur_labels(problem: CombineProblem) -> np.ndarray:
     """DSatur labels for a P1 problem (-1 for empty columns)."""
-    mask = problem.mask
-    keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(mask)
-    bits = column_bits(mask[:, keep])
+    keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
+    bits = column_bits(col_ptr, col_rows, problem.shape[0])
     row_groups, closed = group_words(problem.shape[0], keep.size)
     local, _ = dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed,
                       problem.alpha, problem.budget)

@@ -125,14 +125,13 @@ def fill_groups(order, bits, nnz, alpha, budget):
 
 def ffd_labels(problem: CombineProblem) -> np.ndarray:
     """First-fit-decreasing labels for a P1 problem (-1 for empty columns)."""
-    mask = problem.mask
-    keep, (col_ptr, col_rows, _, _) = compact(mask)
+    keep, (col_ptr, col_rows, _, _) = compact(problem.mask)
     order = decreasing_order(col_ptr)
     if problem.budget == 0:
         row_groups, closed = group_words(problem.shape[0], keep.size)
         local, _ = first_fit(order, col_ptr, col_rows, row_groups, closed, problem.alpha)
     else:
-        bits = column_bits(mask[:, keep])
+        bits = column_bits(col_ptr, col_rows, problem.shape[0])
         local, _ = fill_groups(order, bits, np.diff(col_ptr), problem.alpha, problem.budget)
     return expand_labels(problem.shape[1], keep, local)
 

@@ -72,7 +72,8 @@ def pack_section(mask: np.ndarray, alpha: int, max_overlap: int) -> list[list[in
     sizes = np.ones(m, dtype=np.int64)
     alive = np.ones(m, dtype=bool)
     members = [[j] for j in range(m)]
-    can = (inter <= max_overlap)  # for single columns the overlap is |rows(a) & rows(b)| & (sizes[:, None] + sizes[None, :] <= alpha)
+    # for single columns the overlap is |rows(a) & rows(b)|
+    can = (inter <= max_overlap) & (sizes[:, None] + sizes[None, :] <= alpha)
     np.fill_diagonal(can, False)
     while True:
         has_partner = can.any(axis=1)

@@ -4,9 +4,10 @@ Problem: P1 min-width combining (DESIGN.md section 3).
 
 Method: run the fast constructive heuristics (:data:`STARTERS`), keep the best
 answer (fewest groups, then least pruned magnitude), improve it with tabu
-search, then either prove or improve it with CP-SAT when the model fits in
-memory and its build fits the time left (:func:`.cpsat.too_large`), else with
-simulated annealing. Every stage
+search, then either prove or improve it with CP-SAT when one of its models
+fits (the set model's groups are few enough, :func:`.cpsat.feasible_groups`,
+or the assignment model fits memory and time, :func:`.cpsat.too_large`), else
+with simulated annealing. Every stage
 starts from the best answer so far, and the portfolio stops as soon as the
 answer meets the lower bound (gamma = 0: proven optimal). The result carries
 the best bound any stage proved.
@@ -42,8 +43,10 @@ from .reduce import STARTERS, lower_bound, start_labels
 
 __all__ = ["auto", "SOLVER"]
 
-# Share of the remaining time the tabu stage may use when CP-SAT runs after it.
+# Share of the remaining time the tabu stage may use when CP-SAT runs after it; less
+# before the set model, whose LP bound needs the time (and often finds the optimum too).
 TABU_SHARE = 0.4
+TABU_SHARE_BEFORE_SETS = 0.2
 
 
 def _score(problem: CombineProblem, labels: np.ndarray) -> tuple[int, float]:
@@ -97,9 +100,11 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
             offer("singletons", Outcome(start_labels(problem, options)))
         if not done():
             # Decided on the time limit, not the clock, so the stage sequence is reproducible.
-            model_fits = cpsat.too_large(problem, best_score[0],
-                                         options.time_limit * (1 - TABU_SHARE)) is None
-            offer("tabu", tabu.tabu(problem, remaining(TABU_SHARE if model_fits else 0.7)))
+            sets = cpsat.feasible_groups(problem) is not None
+            model_fits = sets or cpsat.too_large(
+                problem, best_score[0], options.time_limit * (1 - TABU_SHARE)) is None
+            share = TABU_SHARE_BEFORE_SETS if sets else TABU_SHARE if model_fits else 0.7
+            offer("tabu", tabu.tabu(problem, remaining(share)))
             if not done():
                 if model_fits:
                     offer("cpsat", cpsat.cpsat(problem, remaining()))

@@ -38,8 +38,9 @@ from .reduce import lower_bound, start_labels
 
 __all__ = ["TabuParams", "tabu", "excess", "drop_group", "rand_below", "rand_unit", "SOLVER"]
 
-# hits is an (n, G) int32 table; beyond this many cells tabu declines the instance.
-MAX_TABLE_CELLS = 20_000_000
+# hits (int32) and the tabu tenures (int64) are (n, G) tables; beyond this many cells
+# (~120 MB) tabu declines the instance.
+MAX_TABLE_CELLS = 10_000_000
 
 
 @dataclass(frozen=True)

@@ -205,9 +205,11 @@ def insertion_values(magT, order, k, n, removed):
     """(G, G) values for LNS: [i, g] = group g with its slot removed[g] holding column order[removed[i]]."""
     G = removed.shape[0]
     out = np.empty((G, G))
+    thr = np.empty(magT.shape[1])
     for g in range(G):
+        base = slot_threshold(magT, order, k, n, removed[g], thr)
         for i in range(G):
-            out[i, g] = replace_kept(magT, order, k, n, removed[g], order[removed[i]])
+            out[i, g] = replace_value(magT, base, thr, order[removed[i]])
     return out
 
 

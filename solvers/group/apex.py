@@ -1,6 +1,6 @@
 """P2 grouping by the NVIDIA Apex ASP channel-permutation strategies, on CPU with Numba.
 
-Two local searches over the column order, both scored incrementally:
+Three local searches over the column order, all scored incrementally:
 
 - channel swap with escapes: repeatedly apply the best swap of two columns in
   different groups (a replacement table gives every swap's delta in O(1) and
@@ -33,7 +33,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..problem import GroupProblem, Options, Outcome
+from ..problem import GroupProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import (
     all_group_kept, group_kept, prepare, random_cross_pair, refresh_table_groups,
@@ -41,7 +41,7 @@ from ._kernels import (
 )
 
 __all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_search", "window_partitions",
-           "partition_count", "window_groups"]
+           "partition_count", "window_groups", "MAX_TABLE_COLUMNS"]
 
 # Escape swaps allowed once stuck (Apex's default escape_attempts).
 ESCAPES = 100
@@ -52,6 +52,8 @@ _SCAN_BUDGET = 2_000_000_000
 # Largest window partition table and window count enumerated in full.
 _MAX_PARTITIONS = 20_000
 _MAX_WINDOWS = 20_000
+# The swap searches keep an N x N float64 table: 128 MB at this size.
+MAX_TABLE_COLUMNS = 4096
 
 
 # ---------------------------------------------------------------- channel swap
@@ -146,6 +148,9 @@ class _SwapState:
     """Order, group values, replacement table and best-so-far shared by the swap searches."""
 
     def __init__(self, problem: GroupProblem, order: np.ndarray):
+        if problem.shape[1] > MAX_TABLE_COLUMNS:
+            raise ProblemError(f"swap searches need N <= {MAX_TABLE_COLUMNS} columns (an N x N table), "
+                               f"got {problem.shape[1]}; use anneal, lns or auto")
         self.magT = prepare(problem.magnitude)
         self.k, self.n = problem.k, problem.n
         self.order = order.copy()

@@ -165,6 +165,9 @@ def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, dead
     solver.parameters.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
+    if name == "set partitioning":
+        # Its LP relaxation is tight; full linearization lets one worker prove optimality.
+        solver.parameters.linearization_level = 2
     return solver, solver.solve(model), decode, slack, scale, name
 
 
@@ -182,7 +185,9 @@ def cpsat(problem: GroupProblem, options: Options) -> Outcome:
     status = _STATUS.get(code, "unknown")
     log.debug("cpsat %s model: status %s bound %s", name, status, solver.best_objective_bound)
     stats = {"method": f"CP-SAT ({name} model)", "cpsat_status": status, "wall": solver.wall_time}
-    if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+    if code in (cp_model.INFEASIBLE, cp_model.MODEL_INVALID):
+        raise RuntimeError(f"CP-SAT reported {status} for a grouping model, which always has solutions (a bug)")
+    if code == cp_model.UNKNOWN:
         # No solution within the time limit: the hint stands, the bound is unproven.
         return Outcome(hint, stats=stats)
     # Rounding each kept term to an integer moves the objective by at most `slack` units.

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import time
 import importlib.util
 from pathlib import Path
 
@@ -153,6 +154,7 @@ def test_runner_writes_consistent_tables(tiny_suite, tmp_path):
         else:
             res = solvers.combine.solve(problem, row["solver"], opts)
             assert row["bound"] == res.lower_bound and row["objective"] >= res.lower_bound
+    assert bench.read_results(out / "results.csv") == rows
     p1 = [r for r in rows if r["problem"] == "p1"]
     assert {r["solver"] for r in p1} >= {"one_per_column", bench.NX_NAME}
     # Each callable ran on both problems; the mismatched one is an error row, not a crash.
@@ -182,6 +184,22 @@ def test_networkx_budget_skips(tiny_suite, tmp_path):
                                   progress=False, nx_max_work=1)
     nx_rows = [r for r in rows if r["solver"] == bench.NX_NAME]
     assert len(nx_rows) == 2 and all(r["status"] == "skipped" and r["gap"] == "" for r in nx_rows)
+
+
+def slow_one_per_column(problem, options):
+    """Fake P1 solver that ignores its time limit."""
+    time.sleep(0.7)
+    return one_per_column(problem, options)
+
+
+def test_overtime_is_flagged(tiny_suite, tmp_path):
+    """A run far past the time limit keeps its answer and says so in its message."""
+    rows = bench.run_solver_bench(tiny_suite, tmp_path / "out", problems=("p1",), sizes=("small",),
+                                  solvers=[slow_one_per_column], references=False,
+                                  time_limit=0.1, warmup=False, progress=False)
+    assert len(rows) == 2
+    assert all(r["status"] in ("optimal", "feasible") and "over the 0.1 s time limit" in r["message"]
+               for r in rows)
 
 
 def test_fewer_than_baseline():
@@ -230,3 +248,17 @@ def test_main_prints_summary(tiny_suite, tmp_path, capsys):
     assert "P2 fixed-ratio grouping: summary" in text and "P1" not in text
     _, csv_rows = _read_csv(out / "results.csv")
     assert {r["problem"] for r in csv_rows} == {"p2"}
+
+
+def test_from_csv_redoes_the_reports(tiny_suite, tmp_path, capsys):
+    """Tables redone from a results.csv equal the ones the run wrote; a bad CSV is an error."""
+    run = tmp_path / "run"
+    bench.run_solver_bench(tiny_suite, run, solvers=[one_per_column, identity_order],
+                           references=False, time_limit=0.5, warmup=False, progress=False)
+    again = tmp_path / "again"
+    assert bench.main(["--from-csv", str(run / "results.csv"), "--out", str(again)]) == 0
+    for name in ("results.md", "summary.md"):
+        assert (again / name).read_text() == (run / name).read_text()
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ArrangeError, match="not a solver benchmark results.csv"):
+        bench.read_results(tmp_path / "bad.csv")

@@ -92,3 +92,18 @@ def test_arrangement_aware_keeps_more_weights_within_budget(W):
     p = compress_matrix("l", W, plain)
     assert np.count_nonzero(a.weights) <= 0.25 * W.size
     assert np.count_nonzero(a.weights) >= np.count_nonzero(p.weights)
+
+
+@pytest.mark.parametrize("problem", ["p1", "p2"])
+def test_subword_cells_keep_largest_contribution(problem):
+    """A cell keeps the subword worth most (|subword| * 2^shift), not the largest raw subword."""
+    W = np.array([[127.0, 16.0, 15.0]] * 2)  # scale 1: subwords (low, high) = (15, 7), (0, 1), (15, 0)
+    if problem == "p2":
+        cfg = CompressConfig(sparsity=0.0, subword=4, problem="p2", k=6, n=2, solver="identity", baseline=False)
+    else:   # a budget of 6 conflicts lets all six subword columns share one group
+        cfg = CompressConfig(sparsity=0.0, subword=4, alpha=6, gamma=3.0, solver="ffd", baseline=False)
+    out = compress_matrix("l", W, cfg)
+    q = np.rint(out.weights / out.scale[:, None])
+    expected = [112, 16, 0] if problem == "p2" else [112, 0, 0]
+    assert out.packed_cols == (2 if problem == "p2" else 1)
+    assert q.tolist() == [expected] * 2

@@ -7,7 +7,7 @@ import pytest
 
 import arrange
 from arrange.errors import ArrangeError
-from arrange.export import ExportLayer, export_layers, hex_lines, load_export
+from arrange.export import ExportLayer, export_layers, fixed_ratio_packed, hex_lines, load_export
 from arrange.formats import column_combine
 from arrange.layer import Layer
 from arrange.quant import dequantize, from_subwords, quantize, to_subwords
@@ -66,3 +66,19 @@ def test_load_export_refuses_bad_folder(tmp_path):
     """A folder without a manifest is refused in one line."""
     with pytest.raises(ArrangeError, match="cannot read export"):
         load_export(str(tmp_path))
+
+
+def test_fixed_ratio_lanes_roundtrip():
+    """A (k, n) packing written as n lanes per group decodes to exactly the kept matrix."""
+    from arrange.compress import group_keep
+
+    rng = np.random.default_rng(5)
+    M = rng.integers(-7, 8, size=(6, 10))
+    order = rng.permutation(12)                       # 10 columns padded to 12 for k = 4
+    padded = np.concatenate([M, np.zeros((6, 2), dtype=M.dtype)], axis=1)
+    kept = np.where(group_keep(padded, order, 4, 2)[:, :10], M, 0)
+    packed = fixed_ratio_packed(kept, order, 4, 2)
+    assert packed.values.shape == (6, 6) and packed.alpha == 4
+    assert np.array_equal(column_combine.decode(packed), kept)
+    with pytest.raises(ArrangeError, match="more than n=1"):
+        fixed_ratio_packed(kept, order, 4, 1)

@@ -1,11 +1,14 @@
 """Joint optimisation: prune -> arrange -> fine-tune -> refit, on the embedded digits CNN."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from arrange.compress import CompressConfig
 from arrange.compress_report import report_dict
 from arrange.errors import ArrangeError
+from arrange.formats import column_combine
 from arrange.hooks import digits_hooks
 from arrange.joint import CompressError, Hooks, compress_model
 from arrange.models.digits import load_digits_layers
@@ -139,3 +142,60 @@ def test_jobs_match_serial(layers):
     b = compress_model(layers, cfg, jobs=2)
     for x, y in zip(a.layers, b.layers):
         assert np.array_equal(x.weights, y.weights) and x.packed_cols == y.packed_cols
+
+
+def test_arrangement_aware_stage_meets_budget(layers):
+    """With arrangement-aware pruning every layer still reaches the stage's sparsity, and packs validly."""
+    cfg = CompressConfig(sparsity=0.7, subword=None, solver="ffd", alpha=8, gamma=0.25, time_limit=0.5,
+                         arrangement_aware=True, baseline=False)
+    plain = compress_model(layers, replace(cfg, arrangement_aware=False))
+    aware = compress_model(layers, cfg)
+    for a, p in zip(aware.layers, plain.layers):
+        assert np.count_nonzero(a.weights) <= 0.3 * a.weights.size + 1
+        assert np.array_equal(column_combine.decode(a.packed), np.rint(a.weights / a.scale[:, None]))
+    assert sum(np.count_nonzero(o.weights) for o in aware.layers) >= \
+        sum(np.count_nonzero(o.weights) for o in plain.layers)
+
+
+def test_finetune_rounds_project_each_round(layers):
+    """Each fine-tuning round is followed by a projection; packings stay valid after several rounds."""
+    calls = []
+    base = digits_hooks(epochs=1)
+
+    def finetune(state, masks, seed):
+        calls.append(seed)
+        return base.finetune(state, masks, seed)
+
+    hooks = Hooks(evaluate=base.evaluate, base_state=base.base_state, finetune=finetune)
+    report = compress_model(layers, CFG, hooks=hooks, schedule=[0.5, 0.7], finetune_rounds=2)
+    assert calls == [0, 1, 2, 3]
+    for o in report.layers:
+        q = np.rint(o.weights / o.scale[:, None]).astype(np.int32)
+        verify_packing(to_subwords(q, 8, 4).values, o.packed, CFG.gamma)
+
+
+def test_torch_hooks_keep_masks():
+    """torch_hooks fine-tunes a user's module with pruned weights held at zero, end to end."""
+    torch = pytest.importorskip("torch")
+    from arrange.hooks import torch_hooks
+    from arrange.io import load_model
+    from arrange.models.digits import digits_data
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    X, y = (torch.from_numpy(a) for a in digits_data("train"))
+    Xt, yt = (torch.from_numpy(a) for a in digits_data("test"))
+
+    def accuracy(module):
+        with torch.no_grad():
+            return float((module(Xt).argmax(1) == yt).float().mean())
+
+    hooks = torch_hooks(net, accuracy, batches=lambda: zip(X.split(128), y.split(128)), epochs=2, lr=1e-2)
+    cfg = CompressConfig(sparsity=0.5, subword=None, solver="ffd", alpha=8, time_limit=0.5, baseline=False)
+    report = compress_model(load_model(net).layers, cfg, hooks=hooks)
+    assert [s.step for s in report.stages] == ["dense", "pruned", "arranged", "finetuned"]
+    for o in report.layers:
+        w = report.state[f"{o.name}.weight"]
+        assert np.count_nonzero(w) <= 0.5 * w.size
+        assert not np.any((w != 0) & ~o.allowed)
+    assert report.stages[-1].metric > report.stages[2].metric - 0.05

@@ -66,9 +66,14 @@ def case(request):
     return problem, brute_force(problem)
 
 
-def test_cpsat_proves_brute_force_optimum(case):
-    """CP-SAT reports 'optimal' with exactly the enumerated lexicographic optimum."""
+@pytest.mark.parametrize("model", ["set", "assignment"])
+def test_cpsat_proves_brute_force_optimum(case, model, monkeypatch):
+    """Both CP-SAT models report 'optimal' with exactly the enumerated lexicographic optimum."""
     problem, (G, pruned) = case
+    if model == "assignment":
+        monkeypatch.setattr(cpsat, "feasible_groups", lambda problem: None)
+    elif problem.budget > 0:
+        pytest.skip("the set model is for gamma = 0")
     result = solve(problem, "cpsat", Options(time_limit=5.0))
     assert result.status == "optimal"
     assert result.num_groups == G
@@ -170,3 +175,17 @@ def test_build_model_accepts_its_hint():
         solver.parameters.fix_variables_to_their_hinted_value = True
         solver.parameters.num_workers = 1
         assert solver.solve(model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+
+
+def test_feasible_groups_are_all_conflict_free_subsets():
+    """The set model's groups are exactly the conflict-free subsets of 1..alpha columns."""
+    from itertools import combinations
+
+    problem = _instance(12, 5, 8, 0.3, 3, 0.0)
+    cols = problem.nonempty
+    m = problem.mask[:, cols]
+    expected = {c for k in range(1, 4) for c in combinations(range(cols.size), k)
+                if m[:, list(c)].sum(axis=1).max() <= 1}
+    groups = cpsat.feasible_groups(problem)
+    assert len(groups) == len(expected) and set(groups) == expected
+    assert cpsat.feasible_groups(problem, limit=3) is None or len(expected) <= 3

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from solvers.check import check_labels
-from solvers.combine import SOLVERS, canonical_labels, portfolio, reduce, solve, tabu
-from solvers.combine.anneal import AnnealParams, anneal
+from solvers.combine import SOLVERS, canonical_labels, portfolio, reduce, solve
+from solvers.combine.anneal import AnnealParams
 from solvers.combine.tabu import TabuParams
 from solvers.problem import CombineProblem, Options, ProblemError
 

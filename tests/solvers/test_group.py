@@ -183,3 +183,12 @@ def test_efficacy_on_the_apex_instance_is_measured_from_identity():
     assert result.kept == pytest.approx(2852.377, abs=1e-3)
     assert result.upper_bound == pytest.approx(3042.332, abs=1e-3)
     assert math.isclose(result.efficacy, 0.0)
+
+
+def test_swap_searches_refuse_tables_too_large(monkeypatch, medium):
+    """Above the N x N table cap the swap searches name the limit and the alternatives."""
+    from solvers.group import apex
+
+    monkeypatch.setattr(apex, "MAX_TABLE_COLUMNS", 16)
+    with pytest.raises(ProblemError, match="anneal"):
+        solve(medium, "tabu")
