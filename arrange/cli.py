@@ -1,4 +1,4 @@
-"""The ``arrange`` command line: pack, demo, solvers, bench.
+"""The ``arrange`` command line: pack, demo, compress, formats, solvers, bench.
 
 Bad input prints one line naming the fault and exits with code 2; layers that
 fail are reported and skipped while the others complete and are written.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import cli_formats
 from .errors import ArrangeError
 
 __all__ = ["main"]
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=["solvers"], help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the suite's runner")
+    cli_formats.add_parser(sub)
     return parser
 
 
@@ -248,6 +250,8 @@ def main(argv=None) -> int:
             return _cmd_compress(args)
         if args.command == "solvers":
             return _cmd_solvers()
+        if args.command == "formats":
+            return cli_formats.run(args)
         return _cmd_bench(args)
     except ArrangeError as exc:
         print(f"arrange: {exc}", file=sys.stderr)

@@ -12,8 +12,8 @@
     (paper: 2.75x throughput, 1.86x energy efficiency);
 (d) the wall time of a 10-level sweep (target < 5 minutes on 2 cores).
 
-Run (from the repository root; as a module, so benchmarks/solvers does not shadow the solvers package):
-    .venv/bin/python -m benchmarks.compress_bench [--jobs 2] [--epochs 10]
+Run (from the repository root):
+    ./run python benchmarks/compress_bench.py [--jobs 2] [--epochs 10]
 """
 
 from __future__ import annotations

@@ -13,20 +13,31 @@ from .problem import CombineProblem, GroupProblem, InvalidSolution
 __all__ = ["check_labels", "conflict_pruned", "kept_magnitude"]
 
 
+def _cells(magnitude: np.ndarray, labels: np.ndarray):
+    """Rows, columns and (row, group) cell keys of the grouped nonzeros, winners first.
+
+    Sorted by cell, then magnitude descending, then column ascending, so each
+    cell's first entry is the one it keeps. Sparse work: O(nnz log nnz).
+    """
+    rows, cols = np.nonzero(magnitude)
+    groups = labels[cols].astype(np.int64)
+    grouped = groups >= 0
+    rows, cols, groups = rows[grouped], cols[grouped], groups[grouped]
+    keys = rows.astype(np.int64) * (int(groups.max()) + 1 if groups.size else 1) + groups
+    order = np.lexsort((cols, -magnitude[rows, cols], keys))
+    return rows[order], cols[order], keys[order]
+
+
 def conflict_pruned(magnitude: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Bool (R, N): nonzeros removed because a larger one shares their (row, group) cell.
 
     Ties keep the lowest column index, the rule the packed formats decode with.
     """
-    R, N = magnitude.shape
-    pruned = np.zeros((R, N), dtype=bool)
-    for g in range(int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0):
-        cols = np.flatnonzero(labels == g)
-        sub = magnitude[:, cols]
-        winner = np.argmax(sub, axis=1)  # first max, cols are ascending
-        lose = sub > 0
-        lose[np.arange(R), winner] = False
-        pruned[:, cols] = lose
+    rows, cols, keys = _cells(magnitude, np.asarray(labels))
+    loser = np.zeros(keys.size, dtype=bool)
+    loser[1:] = keys[1:] == keys[:-1]
+    pruned = np.zeros(magnitude.shape, dtype=bool)
+    pruned[rows[loser], cols[loser]] = True
     return pruned
 
 
@@ -54,10 +65,11 @@ def check_labels(problem: CombineProblem, labels) -> np.ndarray:
         raise InvalidSolution(f"group ids are not contiguous: group {int(np.argmin(sizes))} is empty")
     if sizes.max() > problem.alpha:
         raise InvalidSolution(f"group {int(np.argmax(sizes))} has {int(sizes.max())} columns > alpha={problem.alpha}")
-    onehot = np.zeros((N, G), dtype=np.int64)
-    onehot[np.flatnonzero(~empty), used] = 1
-    per_cell = mask.astype(np.int64) @ onehot          # (R, G) nonzeros per cell
-    conflicts = np.maximum(per_cell - 1, 0).sum(axis=0)
+    # conflicts of group g = sum over rows of (nonzeros in cell (r, g)) - 1, counted sparsely
+    rows, cols = np.nonzero(mask)
+    cell = rows.astype(np.int64) * G + labels[cols]
+    cells, per_cell = np.unique(cell, return_counts=True)
+    conflicts = np.bincount(cells % G, weights=per_cell - 1, minlength=G).astype(np.int64)
     if conflicts.max() > problem.budget:
         g = int(np.argmax(conflicts))
         raise InvalidSolution(f"group {g} has {int(conflicts[g])} conflicts > budget {problem.budget}")

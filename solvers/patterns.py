@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cpsat_budget import Budget, new_solver
 from .problem import Options, Outcome, ProblemError, _check_int
 from .registry import Solver, lookup
 
@@ -270,10 +271,7 @@ def cpsat(problem: PatternProblem, options: Options) -> Outcome:
 
     start = greedy(problem, options)
     model, y, _, factor = build_model(problem, start.solution)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(options.time_limit)
-    solver.parameters.num_workers = int(options.workers)
-    solver.parameters.random_seed = int(options.seed)
+    solver = new_solver(options, Budget.start(options))
     solver.parameters.linearization_level = 2  # the facility-location LP relaxation is strong
     code = solver.solve(model)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):

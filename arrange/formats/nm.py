@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.packed import index_bits_for
+from solvers.problem import efficacy
 
 from ..errors import ArrangeError
 
@@ -49,6 +50,7 @@ class NMPacked:
     kept: float = 0.0       # kept magnitude (P2 objective) and its references
     identity_kept: float = 0.0
     upper_bound: float = 0.0
+    rows_bound: float = 0.0
     solver: str = ""
 
     @property
@@ -57,9 +59,8 @@ class NMPacked:
 
     @property
     def efficacy(self) -> float:
-        """(kept - kept_identity) / (bound - kept_identity), as Apex reports it."""
-        room = self.upper_bound - self.identity_kept
-        return (self.kept - self.identity_kept) / room if room > 0 else 1.0
+        """(kept - kept_identity) / (rows bound - kept_identity), as Apex reports it."""
+        return efficacy(self.kept, self.identity_kept, self.rows_bound)
 
 
 def _check_nm(n, m) -> tuple[int, int]:
@@ -107,7 +108,7 @@ def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
                       time_limit=time_limit, seed=seed)
     packed = encode_order(W, n, m, result.order if permute else None)
     packed.kept, packed.identity_kept = result.kept, result.identity_kept
-    packed.upper_bound, packed.solver = result.upper_bound, result.solver
+    packed.upper_bound, packed.rows_bound, packed.solver = result.upper_bound, result.rows_bound, result.solver
     return packed
 
 

@@ -212,13 +212,6 @@ def main(argv=None) -> int:
     if any(s not in SIZES for s in sizes):
         parser.error(f"--sizes: expected a subset of {','.join(SIZES)}, got {args.sizes}")
     digits = not args.no_digits
-    if digits:
-        try:
-            import arrange.models.digits  # noqa: F401
-        except ImportError as exc:
-            print(f"digits family skipped ({exc}); rerun once arrange.models.digits exists",
-                  file=sys.stderr)
-            digits = False
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print("| instance | R x N | nnz | kB |\n|---|---|---|---|")

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from ..bounds import combine_lower_bound
 from ..check import check_labels
 from ..problem import CombineProblem, CombineResult, InvalidSolution, Options
 from ..registry import Solver, lookup, run_timed
+from .reduce import lower_bound
 
 __all__ = ["SOLVERS", "solve", "canonical_labels"]
 
@@ -41,7 +41,7 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     labels = canonical_labels(outcome.solution)
     pruned = check_labels(problem, labels)
     G = int(labels.max()) + 1
-    bound = combine_lower_bound(problem)
+    bound = lower_bound(problem)
     if outcome.bound is not None:
         bound = max(bound, int(math.ceil(outcome.bound - 1e-9)))
     if G < bound:
@@ -62,22 +62,9 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     )
 
 
-def _register():
-    # Each algorithm module exposes SOLVER (or SOLVERS_HERE, a list); "auto" comes last
-    # because the portfolio draws on the others.
-    import importlib
+# The algorithm modules, imported after SOLVERS exists; "auto" last because the
+# portfolio draws on the others.
+from . import greedy_cc, ffd, dsatur, tabu, anneal, cpsat, portfolio  # noqa: E402
 
-    for mod in _MODULES:
-        try:
-            m = importlib.import_module(f".{mod}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(f"combine.{mod}"):
-                continue  # not written yet
-            raise
-        for s in getattr(m, "SOLVERS_HERE", [getattr(m, "SOLVER", None)]):
-            if s is not None:
-                SOLVERS[s.name] = s
-
-
-_MODULES = ["greedy_cc", "ffd", "dsatur", "tabu", "anneal", "cpsat", "portfolio"]
-_register()
+for _module in (greedy_cc, ffd, dsatur, tabu, anneal, cpsat, portfolio):
+    SOLVERS[_module.SOLVER.name] = _module.SOLVER

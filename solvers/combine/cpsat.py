@@ -41,8 +41,10 @@ or take over half the time budget to build, and that have no set model, are
 not modelled: the starting heuristic answer is returned with
 ``stats["fallback"]`` saying why.
 
-CP-SAT with a time limit is deterministic for a fixed seed only with one
-worker and an unloaded machine: the limit is wall-clock time.
+Limits: the wall-clock time left caps every solve, and a deterministic work
+budget derived from ``time_limit`` (:mod:`solvers.cpsat_budget`) is shared by
+the phases and components, so with one worker and the same seed the answer is
+the same unless machine load makes the wall-clock cap bind first.
 
 Reference: L. Perron, F. Didier, "CP-SAT", OR-Tools v9.x, Google, 2024,
 https://developers.google.com/optimization/cp/cp_solver; the symmetry breaking
@@ -57,12 +59,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import weakref
 
 import numpy as np
 from ortools.sat.python import cp_model
 
+from ..cpsat_budget import WORK_PER_SECOND, Budget, new_solver
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
 from .reduce import analyse, lift, lifted_bound, lower_bound, start_labels, subproblem, twin_classes
@@ -293,13 +295,13 @@ def build_set_model(n: int, groups: list, hint_groups: list | None = None):
 
 
 def _solve_sets(problem: CombineProblem, groups: list, hint: np.ndarray, options: Options,
-                seconds: float, lb: int, stats: dict):
+                budget: Budget, lb: int, stats: dict):
     """The set model for one gamma = 0 instance: (labels, bound, proven)."""
     cols = problem.nonempty
     local = hint[cols]
     hint_groups = [tuple(np.flatnonzero(local == g).tolist()) for g in range(int(local.max()) + 1)]
     model, y = build_set_model(cols.size, groups, hint_groups)
-    solver, status = _solve(model, options, seconds)
+    solver, status = _solve(model, options, budget)
     stats["status"] = solver.status_name(status)
     stats["model"] = f"set partitioning over {len(groups)} groups"
     if status in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
@@ -344,15 +346,13 @@ def _add_kept_objective(model, problem: CombineProblem, vars: dict, G: int) -> N
     model.maximize(sum(kept))
 
 
-def _solve(model, options: Options, seconds: float):
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(seconds, 0.01)
-    solver.parameters.num_workers = options.workers
-    solver.parameters.random_seed = options.seed
+def _solve(model, options: Options, budget: Budget):
+    solver = new_solver(options, budget)
     solver.parameters.log_search_progress = log.isEnabledFor(logging.DEBUG)
     if solver.parameters.log_search_progress:
         solver.log_callback = log.debug
     status = solver.solve(model)
+    budget.spend(solver)
     return solver, status
 
 
@@ -363,27 +363,26 @@ def _labels_from(solver, vars: dict, N: int) -> np.ndarray:
     return labels
 
 
-def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seconds: float):
+def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, budget: Budget):
     """Solve one instance (no component split): (labels, bound in groups, proven, stats)."""
-    deadline = time.perf_counter() + seconds
     lb = lower_bound(problem)
     G_hint = int(hint.max()) + 1
     stats = {"lower_bound_in": lb}
     if G_hint <= lb and problem.budget == 0:
         return hint, lb, True, stats
     groups = feasible_groups(problem)
-    reason = too_large(problem, G_hint, seconds)
+    # Judged on the work budget, not the clock, so the choice is reproducible.
+    reason = too_large(problem, G_hint, budget.work / WORK_PER_SECOND)
     # The set model wins on dense conflict graphs (few groups per column); elsewhere the
     # assignment model proves faster, and the set model is kept for when it is too large.
     if groups is not None and (len(groups) <= SET_GROUPS_PER_COLUMN * problem.nonempty.size or reason):
-        labels, bound, proven = _solve_sets(problem, groups, hint, options,
-                                            deadline - time.perf_counter(), lb, stats)
+        labels, bound, proven = _solve_sets(problem, groups, hint, options, budget, lb, stats)
         return labels, bound, proven, stats
     if reason:
         stats["fallback"] = reason
         return hint, lb, False, stats
     model, vars = build_model(problem, G_hint, hint, lb)
-    solver, status = _solve(model, options, deadline - time.perf_counter())
+    solver, status = _solve(model, options, budget)
     stats["status"] = solver.status_name(status)
     if status in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE):
         # The hint satisfies the model, so neither can happen unless the model is wrong.
@@ -402,7 +401,7 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seco
     for p, col in enumerate(vars["order"]):
         for g, var in vars["x"][p].items():
             model.add_hint(var, int(labels[col] == g))
-    solver2, status2 = _solve(model, options, deadline - time.perf_counter())
+    solver2, status2 = _solve(model, options, budget)
     stats["phase2_status"] = solver2.status_name(status2)
     if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         labels = _labels_from(solver2, vars, problem.shape[1])
@@ -412,23 +411,25 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, seco
 
 def cpsat(problem: CombineProblem, options: Options) -> Outcome:
     """Solve P1 with CP-SAT within options.time_limit, component by component for gamma = 0."""
-    deadline = time.perf_counter() + options.time_limit
+    budget = Budget.start(options)
     hint = start_labels(problem, options)
     N = problem.shape[1]
     structure = analyse(problem)
     comps = structure.components
     if len(comps) == 1:
-        labels, bound, proven, stats = _solve_one(problem, hint, options, deadline - time.perf_counter())
+        labels, bound, proven, stats = _solve_one(problem, hint, options, budget)
         stats["components"] = 1
         stats["twins"] = structure.num_twins
         return Outcome(labels, bound=bound, proven=proven, stats=stats)
     sub_labels, sub_bounds, all_proven, fallbacks = [], [], True, []
     remaining = sum(c.size for c in comps)
     for cols in comps:
-        share = (deadline - time.perf_counter()) * cols.size / remaining
+        share = budget.share(cols.size / remaining)
+        given = share.work
         remaining -= cols.size
         sub = subproblem(problem, cols)
         lab, bnd, prv, st = _solve_one(sub, _dense_labels(hint[cols]), options, share)
+        budget.work -= given - share.work
         sub_labels.append(lab)
         sub_bounds.append(bnd)
         all_proven &= prv

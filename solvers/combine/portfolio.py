@@ -15,9 +15,9 @@ the best bound any stage proved.
 Determinism: the heuristics and the local searches stop on iteration caps
 derived from the instance size, so with the same seed they give the same
 answer unless the time limit cuts them short. CP-SAT stops on wall-clock time;
-it is run with ``options.workers`` workers and ``options.seed``, and with one
-worker its answer only changes when machine load moves the point where the
-time limit falls.
+it gets the wall-clock time left as a cap and a deterministic work budget of
+the remaining share of ``time_limit`` (:mod:`solvers.cpsat_budget`), so with
+one worker its answer only changes when machine load makes the cap bind.
 
 Ctrl-C (KeyboardInterrupt) ends the run early and returns the best answer so
 far with ``stats["interrupted"] = True``. During the CP-SAT stage the signal is
@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from ..check import conflict_pruned
+from ..cpsat_budget import WORK_PER_SECOND
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from . import anneal, cpsat, tabu
@@ -86,9 +87,9 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
         return proven or (best_score[0] <= bound and best_score[1] == 0.0) \
             or time.perf_counter() >= deadline
 
-    def remaining(share: float = 1.0) -> Options:
+    def remaining(share: float = 1.0, work_limit: float | None = None) -> Options:
         left = max(deadline - time.perf_counter(), 0.01)
-        return dataclasses.replace(options, time_limit=left * share, hint=best)
+        return dataclasses.replace(options, time_limit=left * share, hint=best, work_limit=work_limit)
 
     try:
         if options.hint is not None:
@@ -107,7 +108,8 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
             offer("tabu", tabu.tabu(problem, remaining(share)))
             if not done():
                 if model_fits:
-                    offer("cpsat", cpsat.cpsat(problem, remaining()))
+                    work = WORK_PER_SECOND * options.time_limit * (1 - share)
+                    offer("cpsat", cpsat.cpsat(problem, remaining(work_limit=work)))
                 else:
                     offer("anneal", anneal.anneal(problem, remaining()))
     except KeyboardInterrupt:

@@ -29,7 +29,8 @@ def solve(problem: GroupProblem, solver="auto", options: Options | None = None) 
     outcome, seconds = run_timed(spec, problem, options)
     order = np.asarray(outcome.solution, dtype=np.int64)
     kept = kept_magnitude(problem, order)
-    bound = rows_bound(problem)
+    rows = rows_bound(problem)
+    bound = rows
     if outcome.bound is not None:
         bound = min(bound, float(outcome.bound))
     tol = _REL_TOL * max(1.0, abs(bound))
@@ -40,24 +41,14 @@ def solve(problem: GroupProblem, solver="auto", options: Options | None = None) 
         order=order, kept=kept, upper_bound=max(bound, kept),
         identity_kept=kept_magnitude(problem, np.arange(problem.shape[1])),
         status="optimal" if proven else "feasible", seconds=seconds, solver=spec.name,
-        k=problem.k, n=problem.n, stats=dict(outcome.stats),
+        k=problem.k, n=problem.n, stats=dict(outcome.stats), rows_bound=rows,
     )
 
 
-def _register():
-    import importlib
+# The algorithm modules, imported after SOLVERS exists; "auto" last because the
+# portfolio draws on the others.
+from . import identity, apex, anneal, matching, lns, cpsat, portfolio  # noqa: E402
 
-    for mod in _MODULES:
-        try:
-            m = importlib.import_module(f".{mod}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(f"group.{mod}"):
-                continue  # not written yet
-            raise
-        for s in getattr(m, "SOLVERS_HERE", [getattr(m, "SOLVER", None)]):
-            if s is not None:
-                SOLVERS[s.name] = s
-
-
-_MODULES = ["identity", "apex", "anneal", "matching", "lns", "cpsat", "portfolio"]
-_register()
+for _solver in [identity.SOLVER, *apex.SOLVERS_HERE, anneal.SOLVER, matching.SOLVER, lns.SOLVER,
+                cpsat.SOLVER, portfolio.SOLVER]:
+    SOLVERS[_solver.name] = _solver

@@ -25,7 +25,12 @@ __all__ = [
     "insertion_values",
     "start_order",
     "tolerance",
+    "chunk_steps",
 ]
+
+# Elementary operations one kernel call may do before Python checks the deadline
+# and Ctrl-C again: about 20-50 ms.
+_CHUNK_WORK = 2e7
 
 
 def prepare(magnitude: np.ndarray) -> np.ndarray:
@@ -228,3 +233,8 @@ def start_order(problem, options) -> np.ndarray:
 def tolerance(magT: np.ndarray) -> float:
     """Smallest gain a search counts as an improvement; below it float noise could cycle."""
     return 1e-12 * max(1.0, float(magT.sum()))
+
+
+def chunk_steps(work_per_step: float, cap: int) -> int:
+    """Steps per kernel call, so that one call stays within about _CHUNK_WORK operations."""
+    return int(max(1, min(cap, _CHUNK_WORK // max(work_per_step, 1.0))))

@@ -21,11 +21,13 @@ from numba import njit
 
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
-from ._kernels import all_group_kept, prepare, random_cross_pair, replace_kept, start_order, tolerance
+from ._kernels import (
+    all_group_kept, chunk_steps, prepare, random_cross_pair, replace_kept, start_order, tolerance,
+)
 
 __all__ = ["SOLVER", "anneal", "move_budget"]
 
-# Moves per kernel call; between calls Python checks the deadline and Ctrl-C.
+# Most moves per kernel call; between calls Python checks the deadline and Ctrl-C.
 _CHUNK = 50_000
 # Final temperature as a fraction of the start temperature.
 _COOLING = 1e-3
@@ -101,8 +103,9 @@ def anneal(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
     interrupted = False
     if t0 > 0:
         try:
-            for chunk, first in enumerate(range(0, moves, _CHUNK)):
-                last = min(moves, first + _CHUNK)
+            step = chunk_steps(2 * k * magT.shape[1], _CHUNK)
+            for chunk, first in enumerate(range(0, moves, step)):
+                last = min(moves, first + step)
                 _anneal_chunk(magT, order, k, n, gvals, best_order, best_total, first, last, moves,
                               t0, t0 * _COOLING, tol, seed + 1 + chunk)
                 done = last

@@ -36,7 +36,7 @@ from numba import njit
 from ..problem import GroupProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import (
-    all_group_kept, group_kept, prepare, random_cross_pair, refresh_table_groups,
+    all_group_kept, chunk_steps, group_kept, prepare, random_cross_pair, refresh_table_groups,
     replacement_table, start_order, swap_positions, tolerance,
 )
 
@@ -45,7 +45,7 @@ __all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_se
 
 # Escape swaps allowed once stuck (Apex's default escape_attempts).
 ESCAPES = 100
-# Moves per kernel call; between calls Python checks the deadline and Ctrl-C.
+# Most moves per kernel call; between calls Python checks the deadline and Ctrl-C.
 _CHUNK = 256
 # Pair evaluations the tabu search may spend on neighbourhood scans by default.
 _SCAN_BUDGET = 2_000_000_000
@@ -159,6 +159,14 @@ class _SwapState:
         self.best_order = self.order.copy()
         self.best_total = np.array([self.gvals.sum()])
         self.tol = tolerance(self.magT)
+        N, R = self.magT.shape
+        # A move scans N^2 / 2 pairs and refills 2 k table rows of N entries of O(R) each.
+        self.chunk = chunk_steps(N * N / 2 + 2 * self.k * N * R, _CHUNK)
+
+    def final_best(self) -> np.ndarray:
+        """The best order seen, counting the current one (a search can stop between optima)."""
+        _record_best(self.order, self.gvals, self.best_order, self.best_total, self.tol)
+        return self.best_order
 
 
 def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
@@ -170,16 +178,16 @@ def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: 
     try:
         while True:
             done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, st.best_order,
-                                     st.best_total, _CHUNK, left, st.tol, seed + chunk)
+                                     st.best_total, st.chunk, left, st.tol, seed + chunk)
             moves += done
             chunk += 1
-            if done < _CHUNK or _stopped(deadline):
+            if done < st.chunk or _stopped(deadline):
                 break
     except KeyboardInterrupt:
         interrupted = True
     stats = {"moves": moves, "escapes": escapes - left, "time_limit_hit": _stopped(deadline),
              "interrupted": interrupted}
-    return st.best_order, stats
+    return st.final_best(), stats
 
 
 def tabu_steps(problem: GroupProblem) -> int:
@@ -205,8 +213,8 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: flo
     done = 0
     interrupted = False
     try:
-        for chunk, first in enumerate(range(0, steps, _CHUNK)):
-            last = min(steps, first + _CHUNK)
+        for chunk, first in enumerate(range(0, steps, st.chunk)):
+            last = min(steps, first + st.chunk)
             done = _tabu_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, tabu, first, last,
                                tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, seed + chunk)
             if done < last or _stopped(deadline):
@@ -215,7 +223,7 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: flo
         interrupted = True
     stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "time_limit_hit": done < steps and not interrupted,
              "interrupted": interrupted}
-    return st.best_order, stats
+    return st.final_best(), stats
 
 
 # ---------------------------------------------------------- windowed regrouping
@@ -340,11 +348,17 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, d
     seen = np.zeros(len(windows), dtype=np.int64)
     stamp = np.zeros(G, dtype=np.int64)
     clock, passes, left = 0, 0, escapes
+    # A window scores every k-subset (O(k R) each) and sums every partition (O(m) each).
+    step = chunk_steps(len(subsets) * k * problem.shape[0] + parts.size, len(windows))
     interrupted = False
     try:
         while not _stopped(deadline):
             before = clock
-            clock = _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets, parts, tol)
+            for lo in range(0, len(windows), step):
+                clock = _window_pass(magT, order, k, n, gvals, windows[lo:lo + step], seen[lo:lo + step],
+                                     stamp, clock, subsets, parts, tol)
+                if _stopped(deadline):
+                    break
             passes += 1
             if clock > before:
                 continue

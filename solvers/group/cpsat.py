@@ -25,11 +25,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 
 import numpy as np
 from ortools.sat.python import cp_model
 
+from ..cpsat_budget import Budget, new_solver
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import all_group_kept, prepare, start_order
@@ -139,7 +139,7 @@ def too_large(problem: GroupProblem) -> bool:
     return N > MAX_COLUMNS or R * N * problem.num_groups > MAX_VARIABLES
 
 
-def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, deadline: float):
+def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, budget: Budget):
     """(solver, status code, order decoder, rounding slack in objective units, scale, model name)."""
     k, G = problem.k, problem.num_groups
     if use_partition_model(problem):
@@ -161,10 +161,7 @@ def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, dead
         def decode(solver):
             return _order_from_groups(x, solver, problem.shape[1], G)
         name = "assignment"
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
-    solver.parameters.num_workers = options.workers
-    solver.parameters.random_seed = options.seed
+    solver = new_solver(options, budget)
     if name == "set partitioning":
         # Its LP relaxation is tight; full linearization lets one worker prove optimality.
         solver.parameters.linearization_level = 2
@@ -173,7 +170,8 @@ def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, dead
 
 def cpsat(problem: GroupProblem, options: Options) -> Outcome:
     """Solve a model within the time limit; fall back to LNS when the instance is too large."""
-    deadline = time.perf_counter() + options.time_limit
+    budget = Budget.start(options)
+    deadline = budget.deadline
     start = start_order(problem, options)
     if too_large(problem):
         order, stats = lns(problem, start, options.seed, deadline)
@@ -181,7 +179,7 @@ def cpsat(problem: GroupProblem, options: Options) -> Outcome:
                   f"{MAX_VARIABLES}): too large for CP-SAT")
         return Outcome(order, stats={"method": "LNS (CP-SAT fallback)", "fallback": reason, **stats})
     hint, _ = lns(problem, start, options.seed, deadline)
-    solver, code, decode, slack, scale, name = _solve_model(problem, hint, options, deadline)
+    solver, code, decode, slack, scale, name = _solve_model(problem, hint, options, budget)
     status = _STATUS.get(code, "unknown")
     log.debug("cpsat %s model: status %s bound %s", name, status, solver.best_objective_bound)
     stats = {"method": f"CP-SAT ({name} model)", "cpsat_status": status, "wall": solver.wall_time}

@@ -86,7 +86,7 @@ def test_torch_module_matches_numpy_forward():
 
 def test_torch_prune_mask_on_the_module_is_honoured():
     """evaluate_digits on a torch-pruned module uses weight_orig * weight_mask."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from torch.nn.utils import prune
 
     from arrange.models.digits_torch import build_digits_model

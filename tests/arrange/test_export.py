@@ -10,7 +10,7 @@ from arrange.errors import ArrangeError
 from arrange.export import ExportLayer, export_layers, fixed_ratio_packed, hex_lines, load_export
 from arrange.formats import column_combine
 from arrange.layer import Layer
-from arrange.quant import dequantize, from_subwords, quantize, to_subwords
+from arrange.quant import from_subwords, quantize, to_subwords
 from solvers import Outcome
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from arrange.compress_report import digits_pixels
 from arrange.errors import ArrangeError
-from arrange.formats import column_combine, nm, pcnn, penni, permdnn
+from arrange.formats import nm
 from arrange.formats_compare import FORMATS, apply_format, compare_formats, format_markdown, run_row
 from arrange.models.digits import digits_data, digits_forward, digits_state, load_digits_layers
 
@@ -270,15 +270,15 @@ def test_compare_rejects_unknown_format():
 
 
 def test_cli_formats_writes_report(tmp_path, capsys):
-    """`arrange formats digits --formats nm --epochs 0 --out DIR` prints the table and writes both files."""
+    """`arrange formats digits --formats pcnn --epochs 0 --out DIR` prints the table and writes both files."""
     from arrange import cli_formats
+    from arrange.cli import main
 
+    assert main(["formats", "digits", "--formats", "pcnn", "--epochs", "0", "--time-limit", "0.2",
+                 "--out", str(tmp_path)]) == 0
+    assert "| pcnn |" in capsys.readouterr().out
     parser = argparse.ArgumentParser()
     cli_formats.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["formats", "digits", "--formats", "pcnn", "--epochs", "0", "--time-limit", "0.2",
-                              "--out", str(tmp_path)])
-    assert cli_formats.run(args) == 0
-    assert "| pcnn |" in capsys.readouterr().out
     rows = json.loads((tmp_path / "report.json").read_text())
     assert [r["format"] for r in rows] == ["dense", "pcnn"] and len(rows[1]["tried"]) == 5
     assert (tmp_path / "report.md").read_text().startswith("# Formats")
@@ -286,6 +286,8 @@ def test_cli_formats_writes_report(tmp_path, capsys):
         cli_formats.run(parser.parse_args(["formats", "model.pt"]))
     with pytest.raises(ArrangeError, match="FORMAT=NAME"):
         cli_formats.run(parser.parse_args(["formats", "digits", "--solver", "tabu"]))
+    assert main(["formats", "model.pt"]) == 2
+    assert "supported: digits" in capsys.readouterr().err
 
 
 def test_masks_of_uncovered_layers_are_held(layers):
