@@ -138,3 +138,13 @@ def test_labels_are_canonical_in_results(problem):
     result = solve(problem, "tabu", Options(time_limit=1.0))
     assert np.array_equal(result.labels, canonical_labels(result.labels))
     assert "tabu" in SOLVERS and "auto" in SOLVERS
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.1])
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_time_limit_is_honoured_on_a_hard_instance(name, gamma):
+    """On 64 x 512 at density 0.15 every solver stops near its 0.3 s limit (slack for machine noise)."""
+    problem = _random(11, 64, 512, 0.15, alpha=8, gamma=gamma)
+    result = solve(problem, name, Options(time_limit=0.3, seed=1))
+    assert result.seconds <= 0.3 + 1.5
+    check_labels(problem, result.labels)

@@ -192,3 +192,24 @@ def test_swap_searches_refuse_tables_too_large(monkeypatch, medium):
     monkeypatch.setattr(apex, "MAX_TABLE_COLUMNS", 16)
     with pytest.raises(ProblemError, match="anneal"):
         solve(medium, "tabu")
+
+
+@pytest.mark.parametrize("name", [n for n in SOLVERS if n != "matching"])
+def test_time_limit_is_honoured_on_a_large_instance(name):
+    """On 64 x 512 at k = 4 every search stops near its 0.3 s limit (the slack absorbs machine noise)."""
+    W = np.random.default_rng(5).random((64, 512))
+    result = solve(GroupProblem.from_weights(W, k=4, n=2), name, Options(time_limit=0.3, seed=1))
+    assert result.seconds <= 0.3 + 1.5
+    assert result.kept >= result.identity_kept - 1e-9
+
+
+def test_efficacy_is_measured_against_the_rows_bound():
+    """A solver's tighter bound narrows the gap but not the efficacy scale (Apex's definition)."""
+    np.random.seed(1)
+    problem = GroupProblem.from_weights(np.random.rand(12, 8), k=4, n=2)
+    result = solve(problem, "cpsat", Options(time_limit=10.0))
+    assert result.status == "optimal"
+    assert result.upper_bound < result.rows_bound          # the proof is tighter than the rows bound
+    assert result.efficacy < 1.0
+    room = result.rows_bound - result.identity_kept
+    assert result.efficacy == pytest.approx((result.kept - result.identity_kept) / room)
