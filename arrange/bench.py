@@ -36,6 +36,7 @@ from solvers import (
 )
 from solvers.registry import Solver, lookup
 
+from .argtypes import positive_float
 from .errors import ArrangeError
 
 __all__ = [
@@ -631,16 +632,6 @@ def _list_arg(allowed):
     return parse
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser:
     """The benchmark's options, shared by the CLI and benchmarks/solvers/run.py."""
     p = argparse.ArgumentParser(prog=prog, description="Run every solver on the instance suite "
@@ -652,11 +643,11 @@ def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser
                    help="comma-separated: small,medium,large (default small,medium)")
     p.add_argument("--solvers", type=_list_arg(()), default=None,
                    help="comma-separated solver names (default: all registered)")
-    p.add_argument("--time-limit", type=_positive, default=2.0, help="seconds per solver per instance")
+    p.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per solver per instance")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-references", action="store_true", help="skip nx-dsatur and greedy-cc")
     p.add_argument("--no-warmup", action="store_true", help="time Numba compilation too")
-    p.add_argument("--nx-max-work", type=_positive, default=NX_MAX_WORK,
+    p.add_argument("--nx-max-work", type=positive_float, default=NX_MAX_WORK,
                    help="skip nx-dsatur where conflict-graph nodes x edges exceeds this "
                    "(default %(default)g, about a minute)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import cli_formats
+from .argtypes import nonneg_float, positive_float, positive_int, schedule, sparsity
 from .errors import ArrangeError
 
 __all__ = ["main"]
@@ -17,58 +18,14 @@ __all__ = ["main"]
 EXIT_BAD_INPUT = 2
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
-def _sparsity(text: str) -> float:
-    value = _nonneg_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _schedule(text: str) -> list:
-    try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or any(not 0 <= v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"sparsities must be in [0, 1), got {text}")
-    return values
-
-
 def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer",
                       time_limit=10.0):
-    p.add_argument("--alpha", type=_positive_int, default=8, help="max columns per group (default 8)")
-    p.add_argument("--gamma", type=_nonneg_float, default=0.0,
+    p.add_argument("--alpha", type=positive_int, default=8, help="max columns per group (default 8)")
+    p.add_argument("--gamma", type=nonneg_float, default=0.0,
                    help="conflict budget per group, as a fraction of rows (default 0)")
     p.add_argument("--solver", default="auto", help="P1 solver name (see `arrange solvers`)")
-    p.add_argument("--time-limit", type=_positive_float, default=time_limit, help="seconds per layer")
-    p.add_argument("--sparsity", type=_sparsity, default=sparsity_default,
+    p.add_argument("--time-limit", type=positive_float, default=time_limit, help="seconds per layer")
+    p.add_argument("--sparsity", type=sparsity, default=sparsity_default,
                    help="magnitude-prune to this sparsity first (default: %(default)s)")
     p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
     p.add_argument("--seed", type=int, default=0)
@@ -89,32 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
                    help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
-    c.add_argument("--alpha", type=_positive_int, default=8)
-    c.add_argument("--gamma", type=_nonneg_float, default=0.0)
-    c.add_argument("--k", type=_positive_int, default=8, help="p2 group size")
-    c.add_argument("--n", type=_positive_int, default=1, help="p2 weights kept per group and row")
-    c.add_argument("--bits", type=_positive_int, default=8, help="weight bit width b")
+    c.add_argument("--alpha", type=positive_int, default=8)
+    c.add_argument("--gamma", type=nonneg_float, default=0.0)
+    c.add_argument("--k", type=positive_int, default=8, help="p2 group size")
+    c.add_argument("--n", type=positive_int, default=1, help="p2 weights kept per group and row")
+    c.add_argument("--bits", type=positive_int, default=8, help="weight bit width b")
     c.add_argument("--subword", type=int, default=4, help="subword width s; 0 arranges whole weights")
-    c.add_argument("--subword-sparsity", type=_sparsity, default=0.0,
+    c.add_argument("--subword-sparsity", type=sparsity, default=0.0,
                    help="fraction of nonzero subwords pruned (smallest contributions)")
-    c.add_argument("--sparsity", type=_sparsity, default=0.8, help="weight sparsity (final stage)")
-    c.add_argument("--schedule", type=_schedule, default=None,
+    c.add_argument("--sparsity", type=sparsity, default=0.8, help="weight sparsity (final stage)")
+    c.add_argument("--schedule", type=schedule, default=None,
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
     c.add_argument("--scope", choices=["layer", "global"], default="layer")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
     c.add_argument("--solver", default="auto")
-    c.add_argument("--time-limit", type=_positive_float, default=2.0, help="seconds per layer")
-    c.add_argument("--jobs", type=_positive_int, default=1, help="layers in parallel processes")
+    c.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per layer")
+    c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
     c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
-    c.add_argument("--lr", type=_positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
-    c.add_argument("--rounds", type=_positive_int, default=1,
+    c.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
+    c.add_argument("--rounds", type=positive_int, default=1,
                    help="fine-tuning rounds per stage, projecting onto the packing after each")
     c.add_argument("--sweep", metavar="LEVELS", default=None,
                    help="sweep sparsity: a number of levels (e.g. 10: 0.5..0.95) or comma-separated "
                         "sparsities; writes sweep.json/.md and accuracy_vs_compression.png, engine vs "
                         "column combining through the same flow")
-    c.add_argument("--rows", type=_positive_int, default=32, help="systolic array rows")
-    c.add_argument("--cols", type=_positive_int, default=32, help="systolic array columns")
+    c.add_argument("--rows", type=positive_int, default=32, help="systolic array rows")
+    c.add_argument("--cols", type=positive_int, default=32, help="systolic array columns")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots and the hardware export")
@@ -171,7 +128,7 @@ def _cmd_compress(args) -> int:
 
     cfg = CompressConfig(
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
-        subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
+        subword=args.subword or None, subwordsparsity=args.subwordsparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
         time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
     model = _load(args.model)

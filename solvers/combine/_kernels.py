@@ -47,6 +47,10 @@ __all__ = [
     "add_column",
     "remove_column",
     "group_state",
+    "rand_below",
+    "rand_unit",
+    "excess",
+    "drop_group",
     "column_bits",
     "popcount",
     "bits_delta",
@@ -311,3 +315,58 @@ def mark_group(row_groups, closed, sizes, g, col_ptr, col_rows, j, alpha):
     sizes[g] += 1
     if sizes[g] >= alpha:
         closed[w] |= b
+
+
+# ------------------------------------------- group removal (tabu, annealing)
+
+@njit(cache=True)
+def rand_below(state, n):
+    """Uniform int in [0, n) from a xorshift64 state (uint64 array of length 1)."""
+    x = state[0]
+    x ^= x << np.uint64(13)
+    x ^= x >> np.uint64(7)
+    x ^= x << np.uint64(17)
+    state[0] = x
+    return np.int64(x % np.uint64(n))
+
+
+@njit(cache=True)
+def rand_unit(state):
+    """Uniform float in [0, 1) from the same xorshift64 state."""
+    return rand_below(state, 1 << 53) / float(1 << 53)
+
+
+@njit(cache=True)
+def excess(conflicts, size, alpha, budget):
+    """How far one group is from feasible: conflict excess plus size excess."""
+    return max(0, conflicts - budget) + max(0, size - alpha)
+
+
+@njit(cache=True)
+def drop_group(k, G, labels, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget):
+    """Empty group k into the other G - 1 groups (least added excess each), renumber G-1 as k."""
+    for j in range(labels.shape[0]):
+        if labels[j] != k:
+            continue
+        remove_column(counts, conflicts, sizes, k, col_ptr, col_rows, j)
+        best, best_d = -1, 1 << 62
+        for g in range(G):
+            if g == k:
+                continue
+            d = excess(conflicts[g] + add_delta(counts, g, col_ptr, col_rows, j), sizes[g] + 1,
+                       alpha, budget) - excess(conflicts[g], sizes[g], alpha, budget)
+            if d < best_d:
+                best, best_d = g, d
+        add_column(counts, conflicts, sizes, best, col_ptr, col_rows, j)
+        labels[j] = best
+    last = G - 1
+    if k != last:
+        for j in range(labels.shape[0]):
+            if labels[j] == last:
+                labels[j] = k
+        counts[k, :] = counts[last, :]
+        conflicts[k] = conflicts[last]
+        sizes[k] = sizes[last]
+    counts[last, :] = 0
+    conflicts[last] = 0
+    sizes[last] = 0

@@ -12,7 +12,8 @@ group) to a random other group, or swaps two columns of different groups
 Metropolis rule at a temperature falling geometrically from ``t_start`` to
 ``t_end`` over the attempt's iteration cap. Zero excess gives a feasible
 answer with one group fewer and the next group is removed; the search stops at
-the lower bound, when an attempt exhausts its cap, or at the time limit. Each
+the lower bound, when an attempt exhausts its cap, or at the time limit
+(the removal loop: :mod:`.removal`). Each
 step is evaluated by O(nnz of the moved columns) deltas on the shared per-group
 row counts (:mod:`._kernels`).
 
@@ -28,14 +29,13 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from numba import njit
 
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
-from ._kernels import add_column, add_delta, compact, expand_labels, group_state, remove_column, remove_delta
-from .reduce import lower_bound, start_labels
-from .tabu import drop_group, excess, rand_below, rand_unit
+from ._kernels import add_column, add_delta, excess, rand_below, rand_unit, remove_column, remove_delta
+from .reduce import start_labels
+from .removal import remove_groups
 
 __all__ = ["AnnealParams", "anneal", "anneal_steps", "SOLVER"]
 
@@ -130,33 +130,21 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
 
 def anneal(problem: CombineProblem, options: Options, params: AnnealParams = AnnealParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by annealing."""
-    deadline = time.perf_counter() + options.time_limit
     labels0 = start_labels(problem, options)
-    keep, (col_ptr, col_rows, _, _) = compact(problem.mask)
-    best = np.ascontiguousarray(labels0[keep], dtype=np.int64)
-    G = int(best.max()) + 1
-    lb = lower_bound(problem)
-    R = problem.shape[0]
     alpha, budget = problem.alpha, problem.budget
-    cap = params.base_iters + params.per_column * keep.size
-    rng = np.array([np.uint64(0xD1B54A32D192ED03) ^ np.uint64(options.seed + 1)], dtype=np.uint64)
-    stats = {"start_groups": G, "iterations": 0}
-    while G > lb and time.perf_counter() < deadline:
-        work = best.copy()
-        counts, conflicts, sizes = group_state(work, col_ptr, col_rows, R, G)
-        drop_group(int(np.argmin(sizes)), G, work, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget)
-        total = int(sum(excess(c, s, alpha, budget) for c, s in zip(conflicts[:G - 1], sizes[:G - 1])))
+    cap = params.base_iters + params.per_column * int(problem.nonempty.size)
+
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, deadline):
+        col_ptr, col_rows = csr[0], csr[1]
+        total = int(sum(excess(c, s, alpha, budget) for c, s in zip(conflicts[:G], sizes[:G])))
         it = 0
         while it < cap and total > 0 and time.perf_counter() < deadline:
-            it, total = anneal_steps(work, counts, conflicts, sizes, G - 1, col_ptr, col_rows, alpha, budget,
+            it, total = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, budget,
                                      it, min(params.chunk, cap - it), cap, params.t_start, params.t_end,
                                      params.swap_prob, total, rng)
-        stats["iterations"] += int(it)
-        if total > 0:
-            break
-        best, G = work, G - 1
-    stats["interrupted_by_time"] = time.perf_counter() >= deadline
-    return Outcome(expand_labels(problem.shape[1], keep, best), stats=stats)
+        return total == 0, it
+
+    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:

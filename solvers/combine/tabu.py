@@ -11,7 +11,8 @@ the best other group. A column may not return to a group it left for a random
 tenure of 0..9 plus 0.6 times the number of columns in violating groups, unless
 the move reaches a new best excess (aspiration). Reaching zero excess gives a
 feasible answer with G - 1 groups and the search repeats; it stops at the lower
-bound, at an iteration cap derived from the instance size, or at the time limit.
+bound, at an iteration cap derived from the instance size, or at the time limit (the removal
+loop is shared with the other searches: :mod:`.removal`).
 
 Move evaluation is O(1): ``hits[j, g]``, the rows of column j where group g
 already has another nonzero, is kept up to date after each move in
@@ -33,10 +34,11 @@ from numba import njit
 
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
-from ._kernels import add_column, add_delta, compact, expand_labels, group_state, remove_column
-from .reduce import lower_bound, start_labels
+from ._kernels import add_column, compact, excess, rand_below, remove_column
+from .reduce import start_labels
+from .removal import remove_groups
 
-__all__ = ["TabuParams", "tabu", "excess", "drop_group", "rand_below", "rand_unit", "SOLVER"]
+__all__ = ["TabuParams", "tabu", "tabu_steps", "SOLVER"]
 
 # hits (int32) and the tabu tenures (int64) are (n, G) tables; beyond this many cells
 # (~120 MB) tabu declines the instance.
@@ -56,59 +58,6 @@ class TabuParams:
             if getattr(self, name) < (1 if name == "chunk" else 0):
                 raise ProblemError(f"Expected TabuParams.{name} >= {1 if name == 'chunk' else 0}, "
                                    f"got {getattr(self, name)}")
-
-
-@njit(cache=True)
-def rand_below(state, n):
-    """Uniform int in [0, n) from a xorshift64 state (uint64 array of length 1)."""
-    x = state[0]
-    x ^= x << np.uint64(13)
-    x ^= x >> np.uint64(7)
-    x ^= x << np.uint64(17)
-    state[0] = x
-    return np.int64(x % np.uint64(n))
-
-
-@njit(cache=True)
-def rand_unit(state):
-    """Uniform float in [0, 1) from the same xorshift64 state."""
-    return rand_below(state, 1 << 53) / float(1 << 53)
-
-
-@njit(cache=True)
-def excess(conflicts, size, alpha, budget):
-    """How far one group is from feasible: conflict excess plus size excess."""
-    return max(0, conflicts - budget) + max(0, size - alpha)
-
-
-@njit(cache=True)
-def drop_group(k, G, labels, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget):
-    """Empty group k into the other G - 1 groups (least added excess each), renumber G-1 as k."""
-    for j in range(labels.shape[0]):
-        if labels[j] != k:
-            continue
-        remove_column(counts, conflicts, sizes, k, col_ptr, col_rows, j)
-        best, best_d = -1, 1 << 62
-        for g in range(G):
-            if g == k:
-                continue
-            d = excess(conflicts[g] + add_delta(counts, g, col_ptr, col_rows, j), sizes[g] + 1,
-                       alpha, budget) - excess(conflicts[g], sizes[g], alpha, budget)
-            if d < best_d:
-                best, best_d = g, d
-        add_column(counts, conflicts, sizes, best, col_ptr, col_rows, j)
-        labels[j] = best
-    last = G - 1
-    if k != last:
-        for j in range(labels.shape[0]):
-            if labels[j] == last:
-                labels[j] = k
-        counts[k, :] = counts[last, :]
-        conflicts[k] = conflicts[last]
-        sizes[k] = sizes[last]
-    counts[last, :] = 0
-    conflicts[last] = 0
-    sizes[last] = 0
 
 
 @njit(cache=True)
@@ -204,41 +153,28 @@ def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_row
 
 def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
-    deadline = time.perf_counter() + options.time_limit
     labels0 = start_labels(problem, options)
-    keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
-    local = np.ascontiguousarray(labels0[keep], dtype=np.int64)
-    G = int(local.max()) + 1
-    lb = lower_bound(problem)
-    stats = {"start_groups": G, "iterations": 0}
+    keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
+    G = int(labels0.max()) + 1
     if keep.size * G > MAX_TABLE_CELLS:
-        stats["fallback"] = f"{keep.size} columns x {G} groups exceeds the tabu table limit"
-        return Outcome(labels0, stats=stats)
-    R = problem.shape[0]
-    alpha, budget = problem.alpha, problem.budget
+        reason = f"{keep.size} columns x {G} groups exceeds the tabu table limit"
+        return Outcome(labels0, stats={"start_groups": G, "iterations": 0, "fallback": reason})
     cap = params.base_iters + params.per_column * keep.size
-    rng = np.array([np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(options.seed + 1)], dtype=np.uint64)
-    best = local.copy()
-    while G > lb and time.perf_counter() < deadline:
-        work = best.copy()
-        counts, conflicts, sizes = group_state(work, col_ptr, col_rows, R, G)
-        smallest = int(np.argmin(sizes))
-        drop_group(smallest, G, work, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget)
-        hits = np.zeros((keep.size, G - 1), dtype=np.int32)
-        _fill_hits(work, counts, col_ptr, col_rows, G - 1, hits)
-        tabu_until = np.zeros((keep.size, G - 1), dtype=np.int64)
+
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, deadline):
+        col_ptr, col_rows = csr[0], csr[1]
+        hits = np.zeros((labels.size, G), dtype=np.int32)
+        _fill_hits(labels, counts, col_ptr, col_rows, G, hits)
+        tabu_until = np.zeros((labels.size, G), dtype=np.int64)
         best_seen = np.array([1 << 62], dtype=np.int64)
         it, total = 0, 1
         while it < cap and total > 0 and time.perf_counter() < deadline:
-            it, total = tabu_steps(work, counts, conflicts, sizes, hits, tabu_until, G - 1, col_ptr,
-                                   col_rows, row_ptr, row_cols, alpha, budget, it,
+            it, total = tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr,
+                                   col_rows, row_ptr, row_cols, problem.alpha, problem.budget, it,
                                    min(params.chunk, cap - it), best_seen, rng)
-        stats["iterations"] += int(it)
-        if total > 0:
-            break
-        best, G = work, G - 1
-    stats["interrupted_by_time"] = time.perf_counter() >= deadline
-    return Outcome(expand_labels(problem.shape[1], keep, best), stats=stats)
+        return total == 0, it
+
+    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:
