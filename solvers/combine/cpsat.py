@@ -16,7 +16,8 @@ renumbered answer stays valid when their groups are swapped). Capacity:
 sum_p x[p, g] <= alpha * used[g]. Conflicts, gamma = 0: for every row support
 not contained in another, at most one of its columns per group; gamma > 0:
 excess e[r, g] >= sum_{p in row r} x[p, g] - 1 and sum_r e[r, g] <= B. The
-lower bound of :func:`solvers.bounds.combine_lower_bound` fixes used[g] = 1 for
+best lower bound known (:func:`solvers.bounds.combine_lower_bound`, raised by
+the set-covering LP bound of :mod:`.lp_bound` for gamma = 0) fixes used[g] = 1 for
 g < LB, and the starting answer is given as a complete hint.
 
 Set model (:func:`build_set_model`, gamma = 0 only). When the conflict graph is
@@ -57,6 +58,7 @@ doi:10.1287/ijoc.8.4.344.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import weakref
@@ -67,7 +69,10 @@ from ortools.sat.python import cp_model
 from ..cpsat_budget import WORK_PER_SECOND, Budget, new_solver
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
-from .reduce import analyse, lift, lifted_bound, lower_bound, start_labels, subproblem, twin_classes
+from .lp_bound import lp_bound
+from .reduce import (
+    analyse, lift, lifted_bound, lower_bound, raise_bound, start_labels, subproblem, twin_classes,
+)
 
 __all__ = ["MAX_ASSIGN_VARS", "MAX_SET_GROUPS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order",
            "model_terms", "too_large", "feasible_groups", "build_model", "build_set_model", "cpsat", "SOLVER"]
@@ -80,6 +85,8 @@ MAX_ASSIGN_VARS = 400_000
 # preferred over the assignment model up to SET_GROUPS_PER_COLUMN groups per column.
 MAX_SET_GROUPS = 100_000
 SET_GROUPS_PER_COLUMN = 50
+# Share of the time limit the LP bound may use first (gamma = 0).
+LP_SHARE = 0.2
 # Model building runs in Python at roughly this many constraint terms per second; a model
 # whose estimated build time exceeds half the time budget is not built. A constant rather
 # than a measurement, so the decision depends on the instance and time limit only.
@@ -413,13 +420,17 @@ def cpsat(problem: CombineProblem, options: Options) -> Outcome:
     """Solve P1 with CP-SAT within options.time_limit, component by component for gamma = 0."""
     budget = Budget.start(options)
     hint = start_labels(problem, options)
+    lp_stats = None
+    if problem.budget == 0:
+        # The LP bound fixes more groups as used and often proves the hint optimal outright.
+        lp, lp_stats = lp_bound(problem, hint, dataclasses.replace(options, time_limit=LP_SHARE * options.time_limit))
+        raise_bound(problem, lp)
     N = problem.shape[1]
     structure = analyse(problem)
     comps = structure.components
     if len(comps) == 1:
         labels, bound, proven, stats = _solve_one(problem, hint, options, budget)
-        stats["components"] = 1
-        stats["twins"] = structure.num_twins
+        stats.update(components=1, twins=structure.num_twins, lp_bound=lp_stats)
         return Outcome(labels, bound=bound, proven=proven, stats=stats)
     sub_labels, sub_bounds, all_proven, fallbacks = [], [], True, []
     remaining = sum(c.size for c in comps)
@@ -436,11 +447,12 @@ def cpsat(problem: CombineProblem, options: Options) -> Outcome:
         if "fallback" in st:
             fallbacks.append(st["fallback"])
     labels = lift(N, comps, sub_labels, problem.alpha)
-    bound = lifted_bound(sub_bounds, structure.nonempty.size, problem.alpha)
+    bound = max(lifted_bound(sub_bounds, structure.nonempty.size, problem.alpha), lower_bound(problem))
     if hint.max() < labels.max():
         labels = hint
     G = int(labels.max()) + 1
-    stats = {"components": len(comps), "component_groups_proven": all_proven, "twins": structure.num_twins}
+    stats = {"components": len(comps), "component_groups_proven": all_proven, "twins": structure.num_twins,
+             "lp_bound": lp_stats}
     if fallbacks:
         stats["fallback"] = "; ".join(sorted(set(fallbacks)))
     return Outcome(labels, bound=bound, proven=G <= bound, stats=stats)

@@ -3,8 +3,9 @@
 Problem: P1 min-width combining (DESIGN.md section 3).
 
 Method: run the fast constructive heuristics (:data:`STARTERS`), keep the best
-answer (fewest groups, then least pruned magnitude), improve it with tabu
-search, then either prove or improve it with CP-SAT when one of its models
+answer (fewest groups, then least pruned magnitude), compute the set-covering
+LP bound by column generation (gamma = 0, :mod:`.lp_bound`), improve the
+answer with tabu search, then either prove or improve it with CP-SAT when one of its models
 fits (the set model's groups are few enough, :func:`.cpsat.feasible_groups`,
 or the assignment model fits memory and time, :func:`.cpsat.too_large`), else
 with simulated annealing. Every stage
@@ -40,10 +41,14 @@ from ..cpsat_budget import WORK_PER_SECOND
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from . import anneal, cpsat, tabu
-from .reduce import STARTERS, lower_bound, start_labels
+from .lp_bound import lp_bound
+from .reduce import STARTERS, lower_bound, raise_bound, start_labels
 
 __all__ = ["auto", "SOLVER"]
 
+# Share of the remaining time the LP bound may use (gamma = 0; it stops once converged,
+# usually far sooner, and the proof it gives is what the searches cannot give).
+LP_SHARE = 0.5
 # Share of the remaining time the tabu stage may use when CP-SAT runs after it; less
 # before the set model, whose LP bound needs the time (and often finds the optimum too).
 TABU_SHARE = 0.4
@@ -95,10 +100,16 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
         if options.hint is not None:
             offer("hint", Outcome(start_labels(problem, options)))
         for name in STARTERS:
+            if best is not None and done():
+                break
             if name in SOLVERS:
                 offer(name, SOLVERS[name].run(problem, options))
         if best is None:
             offer("singletons", Outcome(start_labels(problem, options)))
+        if problem.budget == 0 and not done():
+            # Column generation: the set-covering LP bound, often the proof the others lack.
+            lp, stats["lp_bound"] = lp_bound(problem, best, remaining(LP_SHARE))
+            bound = raise_bound(problem, max(bound, lp))
         if not done():
             # Decided on the time limit, not the clock, so the stage sequence is reproducible.
             sets = cpsat.feasible_groups(problem) is not None

@@ -42,14 +42,15 @@ from ..check import check_labels
 from ..problem import CombineProblem, InvalidSolution, Options, ProblemError
 
 __all__ = ["Structure", "analyse", "twin_classes", "subproblem", "lift", "lifted_bound",
-           "start_labels", "lower_bound"]
+           "start_labels", "lower_bound", "raise_bound"]
 
-# combine_lower_bound's clique search costs seconds on dense instances; the portfolio's
-# stages ask for the same problem's bound, so it is computed once per problem object.
+# The portfolio's stages ask for the same problem's bound, so it is computed once per
+# problem object, and a stronger bound a stage proves (the LP bound) is kept for the others.
 _BOUNDS: "weakref.WeakKeyDictionary[CombineProblem, int]" = weakref.WeakKeyDictionary()
 
-# Fast heuristics that give local search and the exact model a starting answer.
-STARTERS = ("dsatur", "ffd")
+# Fast heuristics that give local search and the exact model a starting answer, cheapest
+# first: first fit is linear in the nonzeros, DSatur scans the groups per column.
+STARTERS = ("ffd", "dsatur")
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
     """A feasible labelling to start from: ``options.hint`` if given, else the best starter.
 
     The starters are the fast heuristics of :data:`STARTERS` (fewest groups
-    wins, first listed on ties); with none available, every column is its own
-    group, which is always feasible.
+    wins, first listed on ties; with gamma = 0 the later ones are skipped once
+    an answer meets the lower bound); with none available, every column is its
+    own group, which is always feasible.
     """
     if options.hint is not None:
         hint = np.asarray(options.hint)
@@ -193,6 +195,8 @@ def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
             labels = np.asarray(SOLVERS[name].run(problem, options).solution, dtype=np.int64)
             if best is None or labels.max() < best.max():
                 best = labels
+            if problem.budget == 0 and best.max() + 1 <= lower_bound(problem):
+                break
     if best is None:
         best = np.full(problem.shape[1], -1, dtype=np.int64)
         best[problem.nonempty] = np.arange(problem.nonempty.size)
@@ -200,7 +204,13 @@ def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
 
 
 def lower_bound(problem: CombineProblem) -> int:
-    """:func:`solvers.bounds.combine_lower_bound`, computed once per problem object."""
+    """The best lower bound known for this problem object (at first the cheap bounds)."""
     if problem not in _BOUNDS:
         _BOUNDS[problem] = combine_lower_bound(problem)
+    return _BOUNDS[problem]
+
+
+def raise_bound(problem: CombineProblem, bound: int) -> int:
+    """Record a proven lower bound; returns the best one known."""
+    _BOUNDS[problem] = max(lower_bound(problem), int(bound))
     return _BOUNDS[problem]

@@ -100,4 +100,5 @@ def portfolio(problem: GroupProblem, options: Options) -> Outcome:
     return _pipeline(problem, options)
 
 
-SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else tabu -> LNS or LNS -> anneal")
+SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else tabu -> LNS or LNS -> anneal",
+                exact=True)
