@@ -128,7 +128,7 @@ def _cmd_compress(args) -> int:
 
     cfg = CompressConfig(
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
-        subword=args.subword or None, subwordsparsity=args.subwordsparsity, problem=args.problem,
+        subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
         time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
     model = _load(args.model)

@@ -35,7 +35,7 @@ from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, add_delta, excess, rand_below, rand_unit, remove_column, remove_delta
 from .reduce import start_labels
-from .removal import remove_groups
+from .removal import remove_groups, run_in_chunks
 
 __all__ = ["AnnealParams", "anneal", "anneal_steps", "SOLVER"]
 
@@ -49,7 +49,7 @@ class AnnealParams:
     t_start: float = 0.4
     t_end: float = 0.02
     swap_prob: float = 0.3
-    chunk: int = 50_000   # iterations between wall-clock checks
+    chunk: int = 50_000   # most iterations between wall-clock checks
 
     def __post_init__(self):
         if self.base_iters < 0 or self.per_column < 0 or self.chunk < 1:
@@ -130,6 +130,7 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
 
 def anneal(problem: CombineProblem, options: Options, params: AnnealParams = AnnealParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by annealing."""
+    deadline = time.perf_counter() + options.time_limit
     labels0 = start_labels(problem, options)
     alpha, budget = problem.alpha, problem.budget
     cap = params.base_iters + params.per_column * int(problem.nonempty.size)
@@ -137,14 +138,19 @@ def anneal(problem: CombineProblem, options: Options, params: AnnealParams = Ann
     def repair(labels, counts, conflicts, sizes, G, csr, rng, deadline):
         col_ptr, col_rows = csr[0], csr[1]
         total = int(sum(excess(c, s, alpha, budget) for c, s in zip(conflicts[:G], sizes[:G])))
-        it = 0
-        while it < cap and total > 0 and time.perf_counter() < deadline:
+        if total == 0:
+            return True, 0
+
+        def steps(it, n):
+            nonlocal total
             it, total = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, budget,
-                                     it, min(params.chunk, cap - it), cap, params.t_start, params.t_end,
-                                     params.swap_prob, total, rng)
+                                     it, n, cap, params.t_start, params.t_end, params.swap_prob, total, rng)
+            return it, total
+
+        it, total = run_in_chunks(steps, cap, params.chunk, deadline)
         return total == 0, it
 
-    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03, deadline=deadline)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:

@@ -36,7 +36,7 @@ from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, compact, excess, rand_below, remove_column
 from .reduce import start_labels
-from .removal import remove_groups
+from .removal import remove_groups, run_in_chunks
 
 __all__ = ["TabuParams", "tabu", "tabu_steps", "SOLVER"]
 
@@ -51,7 +51,7 @@ class TabuParams:
 
     base_iters: int = 20_000
     per_column: int = 200
-    chunk: int = 2_000   # iterations between wall-clock checks
+    chunk: int = 2_000   # most iterations between wall-clock checks
 
     def __post_init__(self):
         for name in ("base_iters", "per_column", "chunk"):
@@ -153,6 +153,7 @@ def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_row
 
 def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
+    deadline = time.perf_counter() + options.time_limit
     labels0 = start_labels(problem, options)
     keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
     G = int(labels0.max()) + 1
@@ -167,14 +168,15 @@ def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuPar
         _fill_hits(labels, counts, col_ptr, col_rows, G, hits)
         tabu_until = np.zeros((labels.size, G), dtype=np.int64)
         best_seen = np.array([1 << 62], dtype=np.int64)
-        it, total = 0, 1
-        while it < cap and total > 0 and time.perf_counter() < deadline:
-            it, total = tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr,
-                                   col_rows, row_ptr, row_cols, problem.alpha, problem.budget, it,
-                                   min(params.chunk, cap - it), best_seen, rng)
+
+        def steps(it, n):
+            return tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr, col_rows,
+                              row_ptr, row_cols, problem.alpha, problem.budget, it, n, best_seen, rng)
+
+        it, total = run_in_chunks(steps, cap, params.chunk, deadline)
         return total == 0, it
 
-    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15, deadline=deadline)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:
