@@ -98,7 +98,9 @@ def fill_groups(order, bits, nnz, alpha, budget):
                 j = order[p]
                 d = 0
                 for w in range(W):
-                    d += popcount(occ[w] & bits[j, w])
+                    x = occ[w] & bits[j, w]
+                    if x:
+                        d += popcount(x)
                 if spent + d <= budget and nnz[j] - d > best_gain:
                     best_gain = nnz[j] - d
                     best_pos = p
