@@ -23,12 +23,15 @@ class VerificationError(AssertionError):
 
 
 def _labels_from_table(table: np.ndarray, N: int) -> np.ndarray:
+    groups, slots = np.nonzero(table >= 0)
+    cols = table[groups, slots]
+    counts = np.bincount(cols, minlength=N)
+    if counts.max(initial=0) > 1:
+        j = int(np.argmax(counts))
+        first, second = groups[cols == j][:2]
+        raise VerificationError(f"column {j} is in groups {int(first)} and {int(second)}")
     labels = np.full(N, -1, dtype=np.int64)
-    for g, row in enumerate(table):
-        for j in row[row >= 0]:
-            if labels[j] != -1:
-                raise VerificationError(f"column {int(j)} is in groups {int(labels[j])} and {g}")
-            labels[j] = g
+    labels[cols] = groups
     return labels
 
 
@@ -49,12 +52,16 @@ def verify_packing(W, packed: column_combine.ColumnCombined, gamma: float) -> np
     expected = np.where(pruned, 0, W)
     # Kept entry is the max-|W| member of its cell (so conflicts prune the smallest).
     mag = np.abs(W)
-    for g, row in enumerate(packed.table):
-        members = row[row >= 0]
-        if np.any(np.abs(packed.values[:, g]) < mag[:, members].max(axis=1)):
-            raise VerificationError(f"group {g}: a cell does not keep its largest weight")
-        if np.any(packed.select[:, g] >= members.size) or np.any(packed.select[:, g] < 0):
-            raise VerificationError(f"group {g}: select index outside the group")
+    sizes = (packed.table >= 0).sum(axis=1)
+    for g0, g1 in column_combine.group_chunks(R, packed.num_groups, packed.alpha):
+        largest = column_combine.member_magnitudes(mag, packed.table[g0:g1]).max(axis=2)
+        short = np.abs(packed.values[:, g0:g1]) < largest
+        if short.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(short)[0][1])}: a cell does not keep its largest weight")
+        select = packed.select[:, g0:g1]
+        outside = (select < 0) | (select >= sizes[None, g0:g1])
+        if outside.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(outside)[0][1])}: select index outside the group")
     try:
         decoded = column_combine.decode(packed)
     except ValueError as exc:

@@ -7,7 +7,7 @@ kept 2852.377 without permutation, rows bound 3042.332, efficacy 35.5% (window
 set-partitioning model over all C(64, 4) groups (scipy HiGHS, ~30 s), an upper
 bound on any grouping's kept magnitude, tighter than the rows bound.
 
-Run: ``.venv/bin/python benchmarks/apex_bench.py [--time-limit 10] [--seed 0] [--lp]``
+Run: ``./run python benchmarks/apex_bench.py [--time-limit 10] [--seed 0] [--lp]``
 """
 
 from __future__ import annotations

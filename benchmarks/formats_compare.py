@@ -1,6 +1,6 @@
 """All packed formats side by side on the digits CNN at matched accuracy (issue 6's report).
 
-Run: .venv/bin/python benchmarks/formats_compare.py  (a few minutes on one core)
+Run: ./run python benchmarks/formats_compare.py  (a few minutes on one core)
 
 For every format, every setting of ``arrange.formats_compare.SETTINGS`` is
 projected, fine-tuned (5 epochs) and re-encoded; the table shows the matched

@@ -6,29 +6,24 @@ Prints two markdown tables:
 2. per layer, PENNI: relative error after the SVD start, after exact support
    selection and after ALS, and the parameter and MAC reductions (basis counted).
 
-Layers: the embedded digits CNN when ``arrange.models.digits`` exists, plus a
+Layers: the embedded digits CNN, plus a
 synthetic CNN whose kernels are noisy mixtures of a few smooth prototypes (the
 structure trained 3x3 kernels have; i.i.d. Gaussian kernels have no shared
 patterns to find).
 
-Run: .venv/bin/python benchmarks/patterns_bench.py [--time-limit 10] [--n 4] [--K 8]
+Run: ./run python benchmarks/patterns_bench.py [--time-limit 10] [--n 4] [--K 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-# Run as a script, this folder is sys.path[0] and its solvers/ subfolder would
-# shadow the solvers package.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(os.path.abspath(__file__))]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from arrange.formats import penni  # noqa: E402
-from solvers.patterns import SOLVERS, select_patterns  # noqa: E402
-from solvers.problem import Options  # noqa: E402
+from arrange.formats import penni
+from arrange.models.digits import load_digits_layers
+from solvers.patterns import SOLVERS, select_patterns
+from solvers.problem import Options
 
 
 def synthetic_layers(seed: int) -> list[tuple[str, np.ndarray]]:
@@ -46,11 +41,7 @@ def synthetic_layers(seed: int) -> list[tuple[str, np.ndarray]]:
 
 
 def digits_layers() -> list[tuple[str, np.ndarray]]:
-    """The digits CNN's conv layers (kernels larger than 1x1), or none if it is not there."""
-    try:
-        from arrange.models.digits import load_digits_layers
-    except ImportError:
-        return []
+    """The digits CNN's conv layers (kernels larger than 1x1)."""
     return [(f"digits.{L.name}", np.asarray(L.weight, dtype=np.float64)) for L in load_digits_layers()
             if L.kind == "conv" and L.weight.shape[2] * L.weight.shape[3] > 1]
 

@@ -14,18 +14,31 @@ __all__ = ["check_labels", "conflict_pruned", "kept_magnitude"]
 
 
 def _cells(magnitude: np.ndarray, labels: np.ndarray):
-    """Rows, columns and (row, group) cell keys of the grouped nonzeros, winners first.
+    """Rows and columns of the grouped nonzeros, and which of them their (row, group) cell keeps.
 
-    Sorted by cell, then magnitude descending, then column ascending, so each
-    cell's first entry is the one it keeps. Sparse work: O(nnz log nnz).
+    A cell keeps its largest magnitude, ties to the lowest column. One stable
+    sort by cell (nonzeros come row-major, so columns stay ascending within a
+    cell), then per-cell maxima: O(nnz log nnz) without an N x G table.
     """
     rows, cols = np.nonzero(magnitude)
     groups = labels[cols].astype(np.int64)
     grouped = groups >= 0
     rows, cols, groups = rows[grouped], cols[grouped], groups[grouped]
-    keys = rows.astype(np.int64) * (int(groups.max()) + 1 if groups.size else 1) + groups
-    order = np.lexsort((cols, -magnitude[rows, cols], keys))
-    return rows[order], cols[order], keys[order]
+    if rows.size == 0:
+        return rows, cols, np.zeros(0, dtype=bool)
+    order = np.argsort(rows.astype(np.int64) * (int(groups.max()) + 1) + groups, kind="stable")
+    rows, cols = rows[order], cols[order]
+    keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups[order]
+    mag = magnitude[rows, cols]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    cell = np.cumsum(np.r_[True, keys[1:] != keys[:-1]]) - 1
+    is_max = mag == np.maximum.reduceat(mag, starts)[cell]
+    # the first maximum of each cell: its lowest column
+    first = np.flatnonzero(is_max)
+    first = first[np.r_[True, cell[first][1:] != cell[first][:-1]]]
+    keeps = np.zeros(rows.size, dtype=bool)
+    keeps[first] = True
+    return rows, cols, keeps
 
 
 def conflict_pruned(magnitude: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -33,11 +46,9 @@ def conflict_pruned(magnitude: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     Ties keep the lowest column index, the rule the packed formats decode with.
     """
-    rows, cols, keys = _cells(magnitude, np.asarray(labels))
-    loser = np.zeros(keys.size, dtype=bool)
-    loser[1:] = keys[1:] == keys[:-1]
+    rows, cols, keeps = _cells(magnitude, np.asarray(labels))
     pruned = np.zeros(magnitude.shape, dtype=bool)
-    pruned[rows[loser], cols[loser]] = True
+    pruned[rows[~keeps], cols[~keeps]] = True
     return pruned
 
 

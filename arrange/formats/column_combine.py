@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColumnCombined", "encode", "encode_groups", "decode", "bits"]
+__all__ = ["ColumnCombined", "encode", "encode_groups", "decode", "bits", "group_chunks", "member_magnitudes"]
 
 
 @dataclass(eq=False)
@@ -48,6 +48,21 @@ def _table(groups, alpha: int) -> np.ndarray:
     return table
 
 
+# Groups gathered per vectorised step: R x chunk x alpha elements at most.
+_GATHER = 1 << 22
+
+
+def group_chunks(R: int, G: int, alpha: int):
+    """Ranges (g0, g1) of groups small enough to gather as one (R, g1 - g0, alpha) array."""
+    step = max(1, _GATHER // max(1, R * alpha))
+    return [(g0, min(G, g0 + step)) for g0 in range(0, G, step)]
+
+
+def member_magnitudes(mag: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(R, groups, alpha) magnitudes of each group's members, -1 in padding slots."""
+    return np.where(table >= 0, mag[:, np.maximum(table, 0)], -1.0)
+
+
 def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     """Pack W given its column groups (each cell keeps its max-|W| member)."""
     W = np.asarray(W)
@@ -56,15 +71,13 @@ def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     G = table.shape[0]
     values = np.zeros((R, G), dtype=W.dtype)
     select = np.zeros((R, G), dtype=np.int16)
-    rows = np.arange(R)
-    for g in range(G):
-        members = table[g][table[g] >= 0]
-        if members.size == 0:
-            continue
-        sub = np.abs(W[:, members])
-        pick = np.argmax(sub, axis=1)  # first max = lowest column, members are sorted
-        select[:, g] = pick
-        values[:, g] = W[rows, members[pick]]
+    mag = np.abs(W)
+    rows = np.arange(R)[:, None]
+    for g0, g1 in group_chunks(R, G, alpha):
+        part = table[g0:g1]
+        pick = np.argmax(member_magnitudes(mag, part), axis=2)  # first max = lowest column
+        select[:, g0:g1] = pick
+        values[:, g0:g1] = W[rows, np.maximum(part[np.arange(g1 - g0)[None, :], pick], 0)]
     select[values == 0] = 0  # an empty cell selects nothing; keep its index canonical
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
@@ -82,13 +95,17 @@ def decode(packed: ColumnCombined) -> np.ndarray:
     """The dense matrix holding exactly the kept weights."""
     R, N = packed.shape
     dense = np.zeros((R, N), dtype=packed.values.dtype)
-    rows = np.arange(R)
-    for g in range(packed.num_groups):
-        nz = packed.values[:, g] != 0
-        cols = packed.table[g, packed.select[nz, g]]
-        if np.any(cols < 0):
-            raise ValueError(f"group {g}: select index points outside the group")
-        dense[rows[nz], cols] = packed.values[nz, g]
+    rows = np.arange(R)[:, None]
+    for g0, g1 in group_chunks(R, packed.num_groups, packed.alpha):
+        values = packed.values[:, g0:g1]
+        select = packed.select[:, g0:g1].astype(np.int64)
+        nz = values != 0
+        inside = (select >= 0) & (select < packed.table.shape[1])
+        cols = np.where(inside, packed.table[g0:g1][np.arange(g1 - g0)[None, :], np.where(inside, select, 0)], -1)
+        bad = nz & (cols < 0)
+        if bad.any():
+            raise ValueError(f"group {g0 + int(np.argwhere(bad)[0][1])}: select index points outside the group")
+        dense[np.broadcast_to(rows, nz.shape)[nz], cols[nz]] = values[nz]
     return dense
 
 

@@ -1,6 +1,6 @@
 """PermDNN and N:M formats side by side: kept energy / efficacy and hardware cost.
 
-Run: .venv/bin/python benchmarks/formats/permdnn_nm.py  (about a minute on one core)
+Run: ./run python benchmarks/formats/permdnn_nm.py  (about a minute on one core)
 
 Tables (markdown):
 1. PermDNN projection: kept energy share, unpermuted vs permuted (exact on the

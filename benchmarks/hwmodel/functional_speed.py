@@ -5,7 +5,7 @@ for dense (alpha = 1) and column-combined (alpha = 8, one weight per cell per
 group) forms on a 32 x 32 array, checks the outputs against the masked dense
 product and the cycles against the timing model, and prints a markdown table.
 
-    .venv/bin/python benchmarks/hwmodel/functional_speed.py
+    ./run python benchmarks/hwmodel/functional_speed.py
 """
 
 import time

@@ -5,7 +5,7 @@ column combining at alpha = 8 with 8-14% density, every fifth layer subword-pack
 runs :func:`hwmodel.run_model` for each dataflow and prints the wall time and
 the model totals as a markdown table.
 
-    .venv/bin/python benchmarks/hwmodel/model_speed.py
+    ./run python benchmarks/hwmodel/model_speed.py
 """
 
 import time

@@ -8,7 +8,7 @@ difference, whether the SRAM ifmap/filter read counts agree, seconds each and
 the speed ratio.  SCALE-Sim runs in its own venv (numpy<2.4); create it with
 ``bash benchmarks/hwmodel/setup_scalesim.sh``.
 
-    .venv/bin/python benchmarks/hwmodel/vs_scalesim.py [--quick]
+    ./run python benchmarks/hwmodel/vs_scalesim.py [--quick]
 """
 
 import argparse

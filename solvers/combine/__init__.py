@@ -16,7 +16,7 @@ from ..problem import CombineProblem, CombineResult, InvalidSolution, Options
 from ..registry import Solver, lookup, run_timed
 from .reduce import lower_bound
 
-__all__ = ["SOLVERS", "solve", "canonical_labels"]
+__all__ = ["SOLVERS", "solve", "canonical_labels", "group_lists"]
 
 # Filled below from the algorithm modules; each registers name -> Solver.
 SOLVERS: dict[str, Solver] = {}
@@ -31,6 +31,13 @@ def canonical_labels(labels: np.ndarray) -> np.ndarray:
         if g >= 0:
             out[j] = seen.setdefault(g, len(seen))
     return out
+
+
+def group_lists(labels: np.ndarray, G: int) -> list:
+    """The columns of each group 0..G-1, ascending (one sort, not G scans)."""
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels[labels >= 0], minlength=G)
+    return np.split(order[order.size - counts.sum():], np.cumsum(counts)[:-1])
 
 
 def solve(problem: CombineProblem, solver="auto", options: Options | None = None) -> CombineResult:
@@ -50,7 +57,7 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     # "optimal" is lexicographic (groups, then pruned magnitude): G == bound proves
     # it only when nothing can be pruned (budget 0) or nothing was.
     proven = outcome.proven or (G == bound and pruned_mag == 0.0)
-    groups = [np.flatnonzero(labels == g) for g in range(G)]
+    groups = group_lists(labels, G)
     stats = dict(outcome.stats)
     stats["groups_optimal"] = proven or G == bound
     return CombineResult(

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 
 from numba import njit
 
+from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, add_delta, excess, rand_below, rand_unit, remove_column, remove_delta
 from .reduce import start_labels
-from .removal import remove_groups, run_in_chunks
+from .removal import remove_groups
 
 __all__ = ["AnnealParams", "anneal", "anneal_steps", "SOLVER"]
 

@@ -22,7 +22,10 @@ g's row bitset from before the move, and its saturation rises if it was not
 adjacent yet. The next column comes from a max segment tree over (saturation,
 degree). Cost: O(sum_r nnz(row r)^2) for the degrees, and per placement the
 columns sharing a newly occupied row times ceil(R / 64) words, plus
-O(log N) per saturation change.
+O(log N) per saturation change. That is the conflict graph's edge count,
+which dense layers make large (128 x 65536 at 10% density: minutes), so the
+placements run in chunks between clock checks: cut short by the time limit,
+the solver returns first-fit decreasing's answer and says so in its stats.
 
 Reference: D. Brélaz, "New methods to color the vertices of a graph",
 Communications of the ACM 22(4), 1979, doi:10.1145/359094.359101.
@@ -30,24 +33,29 @@ Communications of the ACM 22(4), 1979, doi:10.1145/359094.359101.
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 from numba import njit
 
+from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import (bits_add, column_bits, compact, expand_labels, first_budget_fit, first_free_group,
                        group_words, mark_group)
+from .ffd import ffd_labels
 
-__all__ = ["degrees", "dsatur", "dsatur_labels", "SOLVER"]
+__all__ = ["degrees", "dsatur_start", "dsatur_steps", "dsatur_labels", "SOLVER"]
 
 
 @njit(cache=True)
-def degrees(col_ptr, col_rows, row_ptr, row_cols):
-    """Number of distinct other columns each column shares a nonzero row with."""
-    m = col_ptr.shape[0] - 1
-    deg = np.zeros(m, dtype=np.int64)
-    stamp = np.full(m, -1, dtype=np.int64)
-    for u in range(m):
+def degrees_range(col_ptr, col_rows, row_ptr, row_cols, first, last, deg, stamp):
+    """Fill deg[u] for columns first..last-1: distinct other columns u shares a nonzero row with.
+
+    ``stamp`` (m,) int64, all -1 before the first call, is scratch shared by the calls.
+    """
+    for u in range(first, last):
         stamp[u] = u
         for p in range(col_ptr[u], col_ptr[u + 1]):
             r = col_rows[p]
@@ -56,7 +64,20 @@ def degrees(col_ptr, col_rows, row_ptr, row_cols):
                 if stamp[w] != u:
                     stamp[w] = u
                     deg[u] += 1
-    return deg
+
+
+def degrees(col_ptr, col_rows, row_ptr, row_cols, deadline: float = math.inf) -> np.ndarray | None:
+    """Conflict-graph degree of every column, or None if the deadline cut the count short."""
+    m = col_ptr.shape[0] - 1
+    deg = np.zeros(m, dtype=np.int64)
+    stamp = np.full(m, -1, dtype=np.int64)
+
+    def steps(it, n):
+        degrees_range(col_ptr, col_rows, row_ptr, row_cols, it, it + n, deg, stamp)
+        return it + n, m - it - n
+
+    done, _ = run_in_chunks(steps, m, m, deadline)
+    return deg if done == m else None
 
 
 @njit(cache=True)
@@ -92,16 +113,14 @@ def _tree_update(tree, key, size, u, grew):
 
 
 @njit(cache=True)
-def dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed, alpha, budget):
-    """DSatur on kept columns 0..m-1: (labels (m,), number of groups).
+def dsatur_start(key, W):
+    """DSatur's state before the first placement, for :func:`dsatur_steps`.
 
-    ``bits`` are the columns' row bitsets; ``row_groups``/``closed`` empty
-    :func:`group_words` state for m groups (used when budget is 0).
+    ``key`` starts as the degrees. Returns (key, tree, size, occ, conflicts,
+    sizes, fill, labels, stamp): key = saturation * (max degree + 1) + degree,
+    -1 once placed.
     """
-    m, W = bits.shape
-    deg = degrees(col_ptr, col_rows, row_ptr, row_cols)
-    scale = deg.max() + 1
-    key = deg.copy()                    # saturation * scale + degree; -1 once placed
+    m = key.shape[0]
     size = 1
     while size < m:
         size *= 2
@@ -112,9 +131,21 @@ def dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed, alpha
     fill = np.zeros(m, dtype=np.int64)  # sizes as seen by mark_group
     labels = np.full(m, -1, dtype=np.int64)
     stamp = np.full(m, -1, dtype=np.int64)
+    return key, tree, size, occ, conflicts, sizes, fill, labels, stamp
+
+
+@njit(cache=True)
+def dsatur_steps(first, last, G, scale, col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed,
+                 key, tree, size, occ, conflicts, sizes, fill, labels, stamp, alpha, budget):
+    """Placements first..last-1 of DSatur on kept columns 0..m-1; returns the group count.
+
+    ``bits`` are the columns' row bitsets; ``row_groups``/``closed`` the
+    :func:`group_words` state for m groups (used when budget is 0); the rest
+    is :func:`dsatur_start`'s state, updated in place.
+    """
+    W = bits.shape[1]
     before = np.zeros(W, dtype=np.uint64)
-    G = 0
-    for step in range(m):
+    for step in range(first, last):
         v = tree[1]
         if budget == 0:
             g = first_free_group(row_groups, closed, col_ptr, col_rows, v)
@@ -147,21 +178,41 @@ def dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed, alpha
                 if not touching:
                     key[u] += scale
                     _tree_update(tree, key, size, u, True)
-    return labels, G
+    return G
 
 
-def dsatur_labels(problem: CombineProblem) -> np.ndarray:
-    """DSatur labels for a P1 problem (-1 for empty columns)."""
+def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.ndarray | None:
+    """DSatur labels for a P1 problem (-1 for empty columns), or None if the deadline cut it short."""
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
+    m = keep.size
     bits = column_bits(col_ptr, col_rows, problem.shape[0])
-    row_groups, closed = group_words(problem.shape[0], keep.size)
-    local, _ = dsatur(col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed,
-                      problem.alpha, problem.budget)
-    return expand_labels(problem.shape[1], keep, local)
+    row_groups, closed = group_words(problem.shape[0], m)
+    deg = degrees(col_ptr, col_rows, row_ptr, row_cols, deadline)
+    if deg is None:
+        return None
+    scale = int(deg.max()) + 1 if m else 1
+    state = dsatur_start(deg, bits.shape[1])
+    G = 0
+
+    def steps(it, n):
+        nonlocal G
+        G = dsatur_steps(it, it + n, G, scale, col_ptr, col_rows, row_ptr, row_cols, bits, row_groups, closed,
+                         *state, problem.alpha, problem.budget)
+        return it + n, m - it - n
+
+    placed, _ = run_in_chunks(steps, m, m, deadline)
+    if placed < m:
+        return None
+    return expand_labels(problem.shape[1], keep, state[7])
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:
-    return Outcome(solution=dsatur_labels(problem))
+    deadline = time.perf_counter() + options.time_limit
+    labels = dsatur_labels(problem, deadline)
+    if labels is None:
+        reason = f"DSatur did not finish within {options.time_limit} s; first-fit decreasing answer instead"
+        return Outcome(solution=ffd_labels(problem), stats={"fallback": reason})
+    return Outcome(solution=labels)
 
 
 SOLVER = Solver(

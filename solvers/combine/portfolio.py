@@ -103,7 +103,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
             if best is not None and done():
                 break
             if name in SOLVERS:
-                offer(name, SOLVERS[name].run(problem, options))
+                offer(name, SOLVERS[name].run(problem, remaining()))
         if best is None:
             offer("singletons", Outcome(start_labels(problem, options)))
         if problem.budget == 0 and not done():

@@ -27,31 +27,11 @@ from ..problem import CombineProblem, Options, Outcome
 from ._kernels import compact, drop_group, expand_labels, group_state
 from .reduce import lower_bound
 
-__all__ = ["Repair", "remove_groups", "run_in_chunks"]
+__all__ = ["Repair", "remove_groups"]
 
 # repair(labels, counts, conflicts, sizes, G, csr, rng, deadline) -> (feasible, iterations):
 # minimise the excess of the G-group state in place, stopping at the deadline.
 Repair = Callable[..., tuple]
-
-# A kernel call should return within about this many seconds, so the deadline and Ctrl-C
-# are noticed; chunks start small and are resized from the last call's time (at most doubled).
-_CALL_SECONDS = 0.02
-
-
-def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, deadline: float) -> tuple:
-    """Call ``steps(it, n) -> (it, excess)`` until excess 0, ``cap`` iterations or the deadline.
-
-    The chunk size only decides how often the clock is read: the iterations,
-    and so the answer, are the same for any chunking unless the deadline cuts in.
-    """
-    it, total, chunk = 0, 1, min(64, max_chunk)
-    while it < cap and total > 0 and time.perf_counter() < deadline:
-        start = time.perf_counter()
-        it, total = steps(it, min(chunk, cap - it))
-        seconds = max(time.perf_counter() - start, 1e-6)
-        chunk = int(min(2 * chunk, max_chunk, max(1, chunk * _CALL_SECONDS / seconds)))
-    return it, total
-
 
 def remove_groups(problem: CombineProblem, options: Options, labels0: np.ndarray, repair: Repair,
                   seed_salt: int, deadline: float) -> Outcome:

@@ -32,11 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
 from ._kernels import add_column, compact, excess, rand_below, remove_column
 from .reduce import start_labels
-from .removal import remove_groups, run_in_chunks
+from .removal import remove_groups
 
 __all__ = ["TabuParams", "tabu", "tabu_steps", "SOLVER"]
 

@@ -1,0 +1,34 @@
+"""Running a Numba kernel in chunks, so a Python loop can watch the clock and Ctrl-C.
+
+A kernel cannot read the wall clock, so long searches run as repeated calls of
+a kernel that does a bounded number of steps; between calls Python checks the
+deadline (and a KeyboardInterrupt can land). The chunk size only decides how
+often the clock is read: the steps, and so the answer, are the same for any
+chunking unless the deadline cuts in.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+__all__ = ["run_in_chunks"]
+
+# A kernel call should return within about this many seconds, so the deadline and Ctrl-C
+# are noticed; chunks start small and are resized from the last call's time (at most doubled).
+_CALL_SECONDS = 0.02
+
+
+def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, deadline: float) -> tuple:
+    """Call ``steps(it, n) -> (it, left)`` until nothing is left (0), ``cap`` steps or the deadline.
+
+    Returns the last (it, left); ``left`` is whatever the caller counts down
+    (a search's excess, a constructive heuristic's unplaced columns).
+    """
+    it, total, chunk = 0, 1, min(64, max_chunk)
+    while it < cap and total > 0 and time.perf_counter() < deadline:
+        start = time.perf_counter()
+        it, total = steps(it, min(chunk, cap - it))
+        seconds = max(time.perf_counter() - start, 1e-6)
+        chunk = int(min(2 * chunk, max_chunk, max(1, chunk * _CALL_SECONDS / seconds)))
+    return it, total
