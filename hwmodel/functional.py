@@ -59,6 +59,7 @@ def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
     w = np.zeros((R, C), np.int64)
     sel = np.zeros((R, C), np.int64)
     sh = np.zeros((R, C), np.int64)
+    src = np.zeros((R, C), np.int64)
     psum = np.zeros((R, C), np.int64)
     cycles = 0
     for g0 in range(0, G, R):
@@ -82,21 +83,27 @@ def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
                         sel[0, c] = 0
                         sh[0, c] = 0
                 cycles += 1
+            # The stationary cells are loaded: resolve each cell's select to its input row once.
+            for r in range(R):
+                for c in range(C):
+                    src[r, c] = groups[g0 + r, sel[r, c]] if g0 + r < G else -1
             for t in range(M + R + C - 2):
                 # rows bottom-up so psum[r - 1] still holds the previous cycle's value
                 for r in range(R - 1, -1, -1):
-                    g = g0 + r
                     c_lo = max(0, t - r - M + 1)
                     c_hi = min(C, t - r + 1)
                     for c in range(c_lo, c_hi):
                         m = t - r - c
                         above = psum[r - 1, c] if r > 0 else 0
                         prod = 0
-                        if g < G:
-                            prod = (w[r, c] * acts_t[groups[g, sel[r, c]], m]) << sh[r, c]
+                        if src[r, c] >= 0:
+                            prod = (w[r, c] * acts_t[src[r, c], m]) << sh[r, c]
                         psum[r, c] = above + prod
-                        if r == R - 1 and n0 + c < N:
-                            out[m, n0 + c] += psum[r, c]
+                # the bottom row's sums leave the array into the ofmap buffer
+                c_lo = max(0, t - (R - 1) - M + 1)
+                c_hi = min(C, t - (R - 1) + 1, N - n0)
+                for c in range(c_lo, c_hi):
+                    out[t - (R - 1) - c, n0 + c] += psum[R - 1, c]
                 cycles += 1
     return cycles
 
@@ -147,6 +154,10 @@ def _run_is(values, select, groups, shifts, acts_t, R, C, out):
     N, G = values.shape
     M = acts_t.shape[1]
     A = groups.shape[1]
+    # streamed weights indexed [group, filter]: consecutive cells of a row read neighbours
+    vt = np.ascontiguousarray(values.T)
+    st = np.ascontiguousarray(select.T)
+    sht = np.ascontiguousarray(shifts.T)
     x = np.zeros((R, C, A), np.int64)
     psum = np.zeros((R, C), np.int64)
     cycles = 0
@@ -170,15 +181,19 @@ def _run_is(values, select, groups, shifts, acts_t, R, C, out):
                     g = g0 + r
                     c_lo = max(0, t - r - N + 1)
                     c_hi = min(C, t - r + 1)
-                    for c in range(c_lo, c_hi):
-                        n = t - r - c
-                        above = psum[r - 1, c] if r > 0 else 0
-                        prod = 0
-                        if g < G:
-                            prod = (values[n, g] * x[r, c, select[n, g]]) << shifts[n, g]
-                        psum[r, c] = above + prod
-                        if r == R - 1 and m0 + c < M:
-                            out[m0 + c, n] += psum[r, c]
+                    if g < G:
+                        for c in range(c_lo, c_hi):
+                            n = t - r - c
+                            above = psum[r - 1, c] if r > 0 else 0
+                            psum[r, c] = above + ((vt[g, n] * x[r, c, st[g, n]]) << sht[g, n])
+                    else:
+                        for c in range(c_lo, c_hi):
+                            psum[r, c] = psum[r - 1, c] if r > 0 else 0
+                # the bottom row's sums leave the array into the ofmap buffer
+                c_lo = max(0, t - (R - 1) - N + 1)
+                c_hi = min(C, t - (R - 1) + 1, M - m0)
+                for c in range(c_lo, c_hi):
+                    out[m0 + c, t - (R - 1) - c] += psum[R - 1, c]
                 cycles += 1
     return cycles
 

@@ -269,9 +269,10 @@ def cpsat(problem: PatternProblem, options: Options) -> Outcome:
     """Exact facility location over the candidates with CP-SAT, hinted with greedy."""
     from ortools.sat.python import cp_model
 
+    budget = Budget.start(options)    # the clock runs from here: greedy and the build count
     start = greedy(problem, options)
     model, y, _, factor = build_model(problem, start.solution)
-    solver = new_solver(options, Budget.start(options))
+    solver = new_solver(options, budget)
     solver.parameters.linearization_level = 2  # the facility-location LP relaxation is strong
     code = solver.solve(model)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
