@@ -262,3 +262,19 @@ def test_from_csv_redoes_the_reports(tiny_suite, tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ArrangeError, match="not a solver benchmark results.csv"):
         bench.read_results(tmp_path / "bad.csv")
+
+
+def test_conflict_edges_match_the_dense_adjacency():
+    """The row-clique construction gives exactly the pairs of columns sharing a row, never an N x N matrix."""
+    from arrange.bench import conflict_edges, edges_at_least
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = rng.random((int(rng.integers(1, 10)), int(rng.integers(1, 30)))) < 0.3
+        cols = np.flatnonzero(mask.any(axis=0))
+        m = mask[:, cols].astype(int)
+        u, v = np.nonzero(np.triu((m.T @ m) > 0, 1))
+        a, b, nodes = conflict_edges(mask)
+        assert nodes == cols.size
+        assert np.array_equal(np.sort(u * nodes + v), np.sort(a * nodes + b))
+        assert edges_at_least(mask) <= a.size
