@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 
 import numpy as np
 from numba import njit
@@ -46,8 +47,12 @@ from ._kernels import column_bits, compact
 
 __all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "MAX_COLUMNS"]
 
-# Beyond this many nonempty columns the bound is not attempted (LP and pricing grow).
-MAX_COLUMNS = 4096
+# Beyond this many nonempty columns the bound is not attempted: the master LP re-solves
+# get slow (GLOP does not warm-start through pywraplp), and on such layers the capacity
+# bound is usually tight already.
+MAX_COLUMNS = 1024
+# Converged bounds per problem object: the portfolio and CP-SAT both ask for them.
+_CONVERGED: "weakref.WeakKeyDictionary[CombineProblem, tuple]" = weakref.WeakKeyDictionary()
 # New groups added to the master LP per pricing round, best first.
 _GROUPS_PER_ROUND = 64
 # Integer scale of the duals in the exact pricing model.
@@ -257,6 +262,8 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
     stats = {"rounds": 0, "groups": 0, "exact_pricings": 0}
     if problem.budget != 0 or problem.nonempty.size > MAX_COLUMNS or problem.nonempty.size == 0:
         return 0, stats
+    if problem in _CONVERGED:
+        return _CONVERGED[problem]
     budget = Budget.start(options)
     deadline = budget.deadline
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
@@ -273,6 +280,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
     members = np.empty((n, problem.alpha), dtype=np.int64)
     values = np.empty(n)
     best = 0.0
+    converged = False
     while time.perf_counter() < deadline:
         stats["rounds"] += 1
         pi = master.duals()
@@ -291,6 +299,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
             best = max(best, _farley(pi, upper))
             fresh = [g for g in dict.fromkeys(priced) if g not in seen]
             if not fresh:
+                converged = upper <= 1 + _EPS
                 break
         for group in fresh:
             master.add(group)
@@ -298,4 +307,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
             seen.add(group)
     stats["groups"] = len(groups)
     stats["lp"] = best
-    return int(math.ceil(best - 1e-6)), stats
+    result = int(math.ceil(best - 1e-6)), stats
+    if converged:
+        _CONVERGED[problem] = result
+    return result

@@ -4,8 +4,8 @@ Problem: P1 min-width combining (DESIGN.md section 3).
 
 Method: run the fast constructive heuristics (:data:`STARTERS`), keep the best
 answer (fewest groups, then least pruned magnitude), compute the set-covering
-LP bound by column generation (gamma = 0, :mod:`.lp_bound`), improve the
-answer with tabu search, then either prove or improve it with CP-SAT when one of its models
+LP bound by column generation (gamma = 0, up to lp_bound.MAX_COLUMNS columns,
+:mod:`.lp_bound`), improve the answer with tabu search, then either prove or improve it with CP-SAT when one of its models
 fits (the set model's groups are few enough, :func:`.cpsat.feasible_groups`,
 or the assignment model fits memory and time, :func:`.cpsat.too_large`), else
 with simulated annealing. Every stage
@@ -41,7 +41,7 @@ from ..cpsat_budget import WORK_PER_SECOND
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from . import anneal, cpsat, tabu
-from .lp_bound import lp_bound
+from . import lp_bound as lp_bound_mod
 from .reduce import STARTERS, lower_bound, raise_bound, start_labels
 
 __all__ = ["auto", "SOLVER"]
@@ -106,20 +106,22 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
                 offer(name, SOLVERS[name].run(problem, remaining()))
         if best is None:
             offer("singletons", Outcome(start_labels(problem, options)))
-        if problem.budget == 0 and not done():
-            # Column generation: the set-covering LP bound, often the proof the others lack.
-            lp, stats["lp_bound"] = lp_bound(problem, best, remaining(LP_SHARE))
+        left = 1.0
+        if problem.budget == 0 and problem.nonempty.size <= lp_bound_mod.MAX_COLUMNS and not done():
+            # Column generation: the set-covering LP bound, often the proof the searches lack.
+            lp, stats["lp_bound"] = lp_bound_mod.lp_bound(problem, best, remaining(LP_SHARE))
             bound = raise_bound(problem, max(bound, lp))
+            left = 1 - LP_SHARE
         if not done():
             # Decided on the time limit, not the clock, so the stage sequence is reproducible.
             sets = cpsat.feasible_groups(problem) is not None
             model_fits = sets or cpsat.too_large(
-                problem, best_score[0], options.time_limit * (1 - TABU_SHARE)) is None
+                problem, best_score[0], options.time_limit * left * (1 - TABU_SHARE)) is None
             share = TABU_SHARE_BEFORE_SETS if sets else TABU_SHARE if model_fits else 0.7
             offer("tabu", tabu.tabu(problem, remaining(share)))
             if not done():
                 if model_fits:
-                    work = WORK_PER_SECOND * options.time_limit * (1 - share)
+                    work = WORK_PER_SECOND * options.time_limit * left * (1 - share)
                     offer("cpsat", cpsat.cpsat(problem, remaining(work_limit=work)))
                 else:
                     offer("anneal", anneal.anneal(problem, remaining()))
