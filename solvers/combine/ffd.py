@@ -69,58 +69,64 @@ def first_fit(order, col_ptr, col_rows, row_groups, closed, alpha):
 def fill_groups(order, bits, nnz, alpha, budget):
     """Fill one group at a time with the best-gain feasible column: (labels (m,), groups).
 
-    ``order`` lists the columns by decreasing ``nnz``; the unplaced ones are
-    kept in a linked list over positions of ``order``.
+    ``order`` lists the columns by decreasing ``nnz``. The unplaced columns
+    are kept as a list of positions in that order, compacted after each group,
+    and the bitsets are copied into that order once, so every scan reads
+    memory front to back.
     """
     m, W = bits.shape
     labels = np.full(m, -1, dtype=np.int64)
-    nxt = np.arange(1, m + 1)
-    prv = np.arange(-1, m - 1)
+    sbits = np.empty((m, W), dtype=np.uint64)
+    snnz = np.empty(m, dtype=np.int64)
+    for p in range(m):
+        sbits[p] = bits[order[p]]
+        snnz[p] = nnz[order[p]]
+    alive = np.arange(m)
+    count = m
+    placed = np.zeros(m, dtype=np.bool_)
     occ = np.zeros(W, dtype=np.uint64)
-    head = 0
     G = 0
-    while head < m:
-        seed = order[head]
-        head = nxt[head]
-        if head < m:
-            prv[head] = -1
+    while count > 0:
+        seed = alive[0]
+        placed[seed] = True
+        labels[order[seed]] = G
         for w in range(W):
-            occ[w] = bits[seed, w]
-        labels[seed] = G
+            occ[w] = sbits[seed, w]
         size = 1
         spent = 0
         while size < alpha:
             best_pos = -1
             best_gain = -1
             best_d = 0
-            p = head
-            while p < m and nnz[order[p]] > best_gain:
-                j = order[p]
+            for k in range(1, count):
+                p = alive[k]
+                if snnz[p] <= best_gain:
+                    break
+                if placed[p]:
+                    continue
                 d = 0
                 for w in range(W):
-                    x = occ[w] & bits[j, w]
+                    x = occ[w] & sbits[p, w]
                     if x:
                         d += popcount(x)
-                if spent + d <= budget and nnz[j] - d > best_gain:
-                    best_gain = nnz[j] - d
+                if spent + d <= budget and snnz[p] - d > best_gain:
+                    best_gain = snnz[p] - d
                     best_pos = p
                     best_d = d
-                p = nxt[p]
             if best_pos < 0:
                 break
-            j = order[best_pos]
             for w in range(W):
-                occ[w] |= bits[j, w]
+                occ[w] |= sbits[best_pos, w]
             spent += best_d
-            labels[j] = G
+            placed[best_pos] = True
+            labels[order[best_pos]] = G
             size += 1
-            a, b = prv[best_pos], nxt[best_pos]
-            if a >= 0:
-                nxt[a] = b
-            else:
-                head = b
-            if b < m:
-                prv[b] = a
+        kept = 0
+        for k in range(count):
+            if not placed[alive[k]]:
+                alive[kept] = alive[k]
+                kept += 1
+        count = kept
         G += 1
     return labels, G
 
