@@ -70,9 +70,9 @@ def fill_groups(order, bits, nnz, alpha, budget):
     """Fill one group at a time with the best-gain feasible column: (labels (m,), groups).
 
     ``order`` lists the columns by decreasing ``nnz``. The unplaced columns
-    are kept as a list of positions in that order, compacted after each group,
-    and the bitsets are copied into that order once, so every scan reads
-    memory front to back.
+    are kept as a list of positions in that order (placed ones flagged, and
+    compacted away once they are an eighth of the list), and the bitsets are
+    copied into that order once, so every scan reads memory front to back.
     """
     m, W = bits.shape
     labels = np.full(m, -1, dtype=np.int64)
@@ -83,6 +83,7 @@ def fill_groups(order, bits, nnz, alpha, budget):
         snnz[p] = nnz[order[p]]
     alive = np.arange(m)
     count = m
+    dead = 0
     placed = np.zeros(m, dtype=np.bool_)
     occ = np.zeros(W, dtype=np.uint64)
     G = 0
@@ -121,12 +122,20 @@ def fill_groups(order, bits, nnz, alpha, budget):
             placed[best_pos] = True
             labels[order[best_pos]] = G
             size += 1
-        kept = 0
-        for k in range(count):
-            if not placed[alive[k]]:
-                alive[kept] = alive[k]
-                kept += 1
-        count = kept
+        dead += size
+        if dead * 8 > count:
+            # Compact only once placed columns are an eighth of the list: O(m) per
+            # compaction, so many small groups do not each pay a full pass.
+            kept = 0
+            for k in range(count):
+                if not placed[alive[k]]:
+                    alive[kept] = alive[k]
+                    kept += 1
+            count = kept
+            dead = 0
+        while count > 0 and placed[alive[0]]:
+            alive = alive[1:]
+            count -= 1
         G += 1
     return labels, G
 
