@@ -136,5 +136,5 @@ def _run(problem: CombineProblem, options: Options) -> Outcome:
     return auto(problem, options)
 
 
-SOLVER = Solver("auto", _run, "portfolio: fast heuristics, tabu search, then CP-SAT when it fits",
+SOLVER = Solver("auto", _run, "portfolio: fast heuristics, LP bound, tabu search, then CP-SAT when it fits",
                 exact=True)
