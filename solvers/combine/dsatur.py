@@ -25,7 +25,8 @@ columns sharing a newly occupied row times ceil(R / 64) words, plus
 O(log N) per saturation change. That is the conflict graph's edge count,
 which dense layers make large (128 x 65536 at 10% density: minutes), so the
 placements run in chunks between clock checks: cut short by the time limit,
-the solver returns first-fit decreasing's answer and says so in its stats.
+the solver returns the hint (when given) or first-fit decreasing's answer and
+says so in its stats.
 
 Reference: D. Brélaz, "New methods to color the vertices of a graph",
 Communications of the ACM 22(4), 1979, doi:10.1145/359094.359101.
@@ -45,6 +46,7 @@ from ..registry import Solver
 from ._kernels import (bits_add, column_bits, compact, expand_labels, first_budget_fit, first_free_group,
                        group_words, mark_group)
 from .ffd import ffd_labels
+from .reduce import start_labels
 
 __all__ = ["degrees", "dsatur_start", "dsatur_steps", "dsatur_labels", "SOLVER"]
 
@@ -210,7 +212,10 @@ def _run(problem: CombineProblem, options: Options) -> Outcome:
     deadline = time.perf_counter() + options.time_limit
     labels = dsatur_labels(problem, deadline)
     if labels is None:
-        reason = f"DSatur did not finish within {options.time_limit} s; first-fit decreasing answer instead"
+        if options.hint is not None:   # e.g. the portfolio's best so far: no need to recompute
+            reason = f"DSatur did not finish within {options.time_limit:.3g} s; the hint instead"
+            return Outcome(solution=start_labels(problem, options), stats={"fallback": reason})
+        reason = f"DSatur did not finish within {options.time_limit:.3g} s; first-fit decreasing answer instead"
         return Outcome(solution=ffd_labels(problem), stats={"fallback": reason})
     return Outcome(solution=labels)
 
