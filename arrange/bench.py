@@ -177,15 +177,16 @@ def edges_at_least(mask: np.ndarray) -> int:
     return int((nnz * (nnz - 1) // 2).max(initial=0))
 
 
-def networkx_dsatur(mask: np.ndarray) -> tuple[int, float]:
+def networkx_dsatur(mask: np.ndarray, edges: tuple | None = None) -> tuple[int, float]:
     """Colours and seconds of networkx's DSatur on the column conflict graph (no capacity).
 
-    The graph (columns sharing a nonzero row are adjacent) is built untimed;
+    The graph (columns sharing a nonzero row are adjacent; ``edges`` is
+    :func:`conflict_edges`'s answer when the caller has it) is built untimed;
     only ``greedy_color`` is timed.
     """
     import networkx as nx
 
-    u, v, nodes = conflict_edges(mask)
+    u, v, nodes = edges if edges is not None else conflict_edges(mask)
     graph = nx.Graph()
     graph.add_nodes_from(range(nodes))
     graph.add_edges_from(zip(u.tolist(), v.tolist()))
@@ -235,17 +236,18 @@ def _run_solver(inst: Instance, problem, spec: Solver, options: Options) -> dict
 
 def _run_networkx(inst: Instance, problem: CombineProblem, max_work: float) -> dict:
     row = _base_row(inst, NX_NAME)
-    nodes = int(problem.nonempty.size)
-    if nodes * edges_at_least(problem.mask) > max_work:
-        row.update(status="skipped", message=f"nodes x edges >= {nodes * edges_at_least(problem.mask):.2g}, "
+    work = int(problem.nonempty.size) * edges_at_least(problem.mask)
+    if work > max_work:
+        row.update(status="skipped", message=f"nodes x edges >= {work:.2g}, "
                    f"over the networkx budget {max_work:.2g}")
         return row
-    u, _, nodes = conflict_edges(problem.mask)
+    edges = conflict_edges(problem.mask)
+    u, _, nodes = edges
     if nodes * u.size > max_work:
         row.update(status="skipped", message=f"nodes x edges = {nodes * u.size:.2g} over the "
                    f"networkx budget {max_work:.2g}")
         return row
-    colours, seconds = networkx_dsatur(problem.mask)
+    colours, seconds = networkx_dsatur(problem.mask, edges)
     bound = combine_lower_bound(problem)
     row.update(objective=colours, bound=bound, gap=(colours - bound) / bound,
                status="no-capacity", seconds=seconds)

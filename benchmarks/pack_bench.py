@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import networkx as nx
 import numpy as np
 
+from arrange.bench import conflict_edges, networkx_dsatur
 from solvers.combine import SOLVERS, solve
 from solvers.problem import CombineProblem, Options
 
@@ -97,18 +97,6 @@ def table_solvers(quick: bool):
             print(solver_row(label, W, 8, gamma), flush=True)
 
 
-def networkx_colours(mask: np.ndarray) -> tuple[int, float, int]:
-    """(colours, seconds, edges) of networkx's DSATUR on the column conflict graph."""
-    keep = np.flatnonzero(mask.any(axis=0))
-    m = mask[:, keep].astype(np.int64)
-    graph = nx.Graph()
-    graph.add_nodes_from(range(keep.size))
-    graph.add_edges_from(zip(*np.nonzero(np.triu((m.T @ m) > 0, 1))))
-    start = time.perf_counter()
-    colours = nx.greedy_color(graph, strategy="DSATUR")
-    return max(colours.values()) + 1, time.perf_counter() - start, graph.number_of_edges()
-
-
 def table_networkx(quick: bool):
     print("\n## DSatur vs networkx greedy_color(strategy=\"DSATUR\"), 2048 columns, alpha >= N, gamma = 0\n")
     print("| instance | conflict edges | networkx colours | dsatur groups | networkx s | dsatur s | speed-up |")
@@ -118,8 +106,9 @@ def table_networkx(quick: bool):
         problem = CombineProblem.from_weights(W, alpha=2048)
         ours = solve(problem, "dsatur").num_groups
         _, secs = timed("dsatur", problem, 3)
-        theirs, nx_secs, edges = networkx_colours(problem.mask)
-        print(f"| {R}x2048 d={d} | {edges} | {theirs} | {ours} | {nx_secs:.2f} | {secs:.4f} "
+        edges = conflict_edges(problem.mask)
+        theirs, nx_secs = networkx_dsatur(problem.mask, edges)
+        print(f"| {R}x2048 d={d} | {edges[0].size} | {theirs} | {ours} | {nx_secs:.2f} | {secs:.4f} "
               f"| {nx_secs / secs:.0f}x |", flush=True)
 
 

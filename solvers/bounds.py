@@ -96,4 +96,3 @@ def rows_bound(problem: GroupProblem) -> float:
     R, N = problem.shape
     keep = problem.n * N // problem.k
     return float(np.sort(problem.magnitude, axis=1)[:, N - keep:].sum())
-

@@ -26,13 +26,13 @@ def _cells(magnitude: np.ndarray, labels: np.ndarray):
     rows, cols, groups = rows[grouped], cols[grouped], groups[grouped]
     if rows.size == 0:
         return rows, cols, np.zeros(0, dtype=bool)
-    order = np.argsort(rows.astype(np.int64) * (int(groups.max()) + 1) + groups, kind="stable")
-    rows, cols = rows[order], cols[order]
-    keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups[order]
+    keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups
+    order = np.argsort(keys, kind="stable")
+    rows, cols, keys = rows[order], cols[order], keys[order]
+    new_cell = np.r_[True, keys[1:] != keys[:-1]]
+    cell = np.cumsum(new_cell) - 1
     mag = magnitude[rows, cols]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    cell = np.cumsum(np.r_[True, keys[1:] != keys[:-1]]) - 1
-    is_max = mag == np.maximum.reduceat(mag, starts)[cell]
+    is_max = mag == np.maximum.reduceat(mag, np.flatnonzero(new_cell))[cell]
     # the first maximum of each cell: its lowest column
     first = np.flatnonzero(is_max)
     first = first[np.r_[True, cell[first][1:] != cell[first][:-1]]]
@@ -41,15 +41,18 @@ def _cells(magnitude: np.ndarray, labels: np.ndarray):
     return rows, cols, keeps
 
 
+def _pruned_mask(shape: tuple, rows: np.ndarray, cols: np.ndarray, keeps: np.ndarray) -> np.ndarray:
+    pruned = np.zeros(shape, dtype=bool)
+    pruned[rows[~keeps], cols[~keeps]] = True
+    return pruned
+
+
 def conflict_pruned(magnitude: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Bool (R, N): nonzeros removed because a larger one shares their (row, group) cell.
 
     Ties keep the lowest column index, the rule the packed formats decode with.
     """
-    rows, cols, keeps = _cells(magnitude, np.asarray(labels))
-    pruned = np.zeros(magnitude.shape, dtype=bool)
-    pruned[rows[~keeps], cols[~keeps]] = True
-    return pruned
+    return _pruned_mask(magnitude.shape, *_cells(magnitude, np.asarray(labels)))
 
 
 def check_labels(problem: CombineProblem, labels) -> np.ndarray:
@@ -76,15 +79,14 @@ def check_labels(problem: CombineProblem, labels) -> np.ndarray:
         raise InvalidSolution(f"group ids are not contiguous: group {int(np.argmin(sizes))} is empty")
     if sizes.max() > problem.alpha:
         raise InvalidSolution(f"group {int(np.argmax(sizes))} has {int(sizes.max())} columns > alpha={problem.alpha}")
-    # conflicts of group g = sum over rows of (nonzeros in cell (r, g)) - 1, counted sparsely
-    rows, cols = np.nonzero(mask)
-    cell = rows.astype(np.int64) * G + labels[cols]
-    cells, per_cell = np.unique(cell, return_counts=True)
-    conflicts = np.bincount(cells % G, weights=per_cell - 1, minlength=G).astype(np.int64)
+    # conflicts of group g = sum over rows of (nonzeros in cell (r, g)) - 1: the entries
+    # its cells do not keep, so one pass gives both the conflicts and the pruned mask
+    rows, cols, keeps = _cells(problem.magnitude, labels)
+    conflicts = np.bincount(labels[cols[~keeps]], minlength=G)
     if conflicts.max() > problem.budget:
         g = int(np.argmax(conflicts))
         raise InvalidSolution(f"group {g} has {int(conflicts[g])} conflicts > budget {problem.budget}")
-    return conflict_pruned(problem.magnitude, labels)
+    return _pruned_mask((R, N), rows, cols, keeps)
 
 
 def kept_magnitude(problem: GroupProblem, order) -> float:

@@ -12,10 +12,10 @@ group) to a random other group, or swaps two columns of different groups
 Metropolis rule at a temperature falling geometrically from ``t_start`` to
 ``t_end`` over the attempt's iteration cap. Zero excess gives a feasible
 answer with one group fewer and the next group is removed; the search stops at
-the lower bound, when an attempt exhausts its cap, or at the time limit
-(the removal loop: :mod:`.removal`). Each
-step is evaluated by O(nnz of the moved columns) deltas on the shared per-group
-row counts (:mod:`._kernels`).
+the lower bound, when an attempt exhausts its cap, or at the time limit (the
+removal loop is shared with tabu search: :mod:`.removal`). Each step is
+evaluated by O(nnz of the moved columns) deltas on the shared per-group row
+counts (:mod:`._kernels`).
 
 Reference: the column-permutation annealing of Tight Compression: X. Chen,
 J. Zhu, J. Jiang, C.-Y. Tsui, "Tight Compression: Compressing CNN Model Tightly

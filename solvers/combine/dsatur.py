@@ -187,11 +187,11 @@ def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.nda
     """DSatur labels for a P1 problem (-1 for empty columns), or None if the deadline cut it short."""
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
     m = keep.size
-    bits = column_bits(col_ptr, col_rows, problem.shape[0])
-    row_groups, closed = group_words(problem.shape[0], m)
     deg = degrees(col_ptr, col_rows, row_ptr, row_cols, deadline)
     if deg is None:
         return None
+    bits = column_bits(col_ptr, col_rows, problem.shape[0])
+    row_groups, closed = group_words(problem.shape[0], m)
     scale = int(deg.max()) + 1 if m else 1
     state = dsatur_start(deg, bits.shape[1])
     G = 0

@@ -51,8 +51,9 @@ __all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "MAX_COLUMN
 # get slow (GLOP does not warm-start through pywraplp), and on such layers the capacity
 # bound is usually tight already.
 MAX_COLUMNS = 1024
-# Converged bounds per problem object: the portfolio and CP-SAT both ask for them.
-_CONVERGED: "weakref.WeakKeyDictionary[CombineProblem, tuple]" = weakref.WeakKeyDictionary()
+# The last attempt per problem object, (seconds it was given, converged, result): the
+# portfolio and then CP-SAT both ask, and a rerun with no more time cannot do better.
+_ATTEMPTS: "weakref.WeakKeyDictionary[CombineProblem, tuple]" = weakref.WeakKeyDictionary()
 # New groups added to the master LP per pricing round, best first.
 _GROUPS_PER_ROUND = 64
 # Integer scale of the duals in the exact pricing model.
@@ -241,17 +242,6 @@ def _farley(pi: np.ndarray, upper: float) -> float:
     return float(pi.sum()) / max(1.0, upper)
 
 
-def _full_lp(n: int, groups: list) -> float:
-    """The LP over every feasible group at once; Farley's bound from its duals (exact pricing)."""
-    master = _Master(n)
-    for group in groups:
-        master.add(group)
-    pi = master.duals()
-    if pi is None:
-        return 0.0
-    return _farley(pi, max(float(pi[list(g)].sum()) for g in groups))
-
-
 def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> tuple[int, dict]:
     """A lower bound on the groups of any answer, within ``options.time_limit``.
 
@@ -262,8 +252,10 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
     stats = {"rounds": 0, "groups": 0, "exact_pricings": 0}
     if problem.budget != 0 or problem.nonempty.size > MAX_COLUMNS or problem.nonempty.size == 0:
         return 0, stats
-    if problem in _CONVERGED:
-        return _CONVERGED[problem]
+    if problem in _ATTEMPTS:
+        seconds, converged, result = _ATTEMPTS[problem]
+        if converged or options.time_limit <= seconds:
+            return result
     budget = Budget.start(options)
     deadline = budget.deadline
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
@@ -308,6 +300,5 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
     stats["groups"] = len(groups)
     stats["lp"] = best
     result = int(math.ceil(best - 1e-6)), stats
-    if converged:
-        _CONVERGED[problem] = result
+    _ATTEMPTS[problem] = (options.time_limit, converged, result)
     return result

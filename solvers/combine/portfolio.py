@@ -5,20 +5,20 @@ Problem: P1 min-width combining (DESIGN.md section 3).
 Method: run the fast constructive heuristics (:data:`STARTERS`), keep the best
 answer (fewest groups, then least pruned magnitude), compute the set-covering
 LP bound by column generation (gamma = 0, up to lp_bound.MAX_COLUMNS columns,
-:mod:`.lp_bound`), improve the answer with tabu search, then either prove or improve it with CP-SAT when one of its models
-fits (the set model's groups are few enough, :func:`.cpsat.feasible_groups`,
-or the assignment model fits memory and time, :func:`.cpsat.too_large`), else
-with simulated annealing. Every stage
-starts from the best answer so far, and the portfolio stops as soon as the
-answer meets the lower bound (gamma = 0: proven optimal). The result carries
-the best bound any stage proved.
+:mod:`.lp_bound`), improve the answer with tabu search, then either prove or
+improve it with CP-SAT when one of its models fits (the set model's groups are
+few enough, :func:`.cpsat.feasible_groups`, or the assignment model fits
+memory and time, :func:`.cpsat.too_large`), else with simulated annealing.
+Every stage starts from the best answer so far, and the portfolio stops as
+soon as the answer meets the lower bound (gamma = 0: proven optimal). The
+result carries the best bound any stage proved.
 
 Determinism: the heuristics and the local searches stop on iteration caps
 derived from the instance size, so with the same seed they give the same
-answer unless the time limit cuts them short. CP-SAT stops on wall-clock time;
-it gets the wall-clock time left as a cap and a deterministic work budget of
-the remaining share of ``time_limit`` (:mod:`solvers.cpsat_budget`), so with
-one worker its answer only changes when machine load makes the cap bind.
+answer unless the time limit cuts them short. CP-SAT gets the wall-clock time
+left as a cap and a deterministic work budget of the remaining share of
+``time_limit`` (:mod:`solvers.cpsat_budget`), so with one worker its answer
+only changes when machine load makes the cap bind.
 
 Ctrl-C (KeyboardInterrupt) ends the run early and returns the best answer so
 far with ``stats["interrupted"] = True``. During the CP-SAT stage the signal is

@@ -33,6 +33,7 @@ __all__ = ["Repair", "remove_groups"]
 # minimise the excess of the G-group state in place, stopping at the deadline.
 Repair = Callable[..., tuple]
 
+
 def remove_groups(problem: CombineProblem, options: Options, labels0: np.ndarray, repair: Repair,
                   seed_salt: int, deadline: float) -> Outcome:
     """Remove groups one at a time from ``labels0`` (feasible) while ``repair`` restores feasibility."""

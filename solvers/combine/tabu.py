@@ -11,8 +11,8 @@ the best other group. A column may not return to a group it left for a random
 tenure of 0..9 plus 0.6 times the number of columns in violating groups, unless
 the move reaches a new best excess (aspiration). Reaching zero excess gives a
 feasible answer with G - 1 groups and the search repeats; it stops at the lower
-bound, at an iteration cap derived from the instance size, or at the time limit (the removal
-loop is shared with the other searches: :mod:`.removal`).
+bound, at an iteration cap derived from the instance size, or at the time limit
+(the removal loop is shared with annealing: :mod:`.removal`).
 
 Move evaluation is O(1): ``hits[j, g]``, the rows of column j where group g
 already has another nonzero, is kept up to date after each move in
