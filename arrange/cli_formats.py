@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from .errors import ArrangeError
+from .report import jsonable
 
 __all__ = ["add_parser", "run"]
 
@@ -35,14 +36,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj.item() if hasattr(obj, "item") else obj
-
-
 def run(args) -> int:
     """Run the comparison; print the markdown table (or JSON) and write the report if asked."""
     from .formats_compare import compare_formats, format_markdown
@@ -60,7 +53,7 @@ def run(args) -> int:
                            cols=args.cols, dataflow=args.dataflow, time_limit=args.time_limit,
                            solvers=dict(s.split("=", 1) for s in args.solver))
     table = format_markdown(rows, details=True)
-    text = json.dumps(_jsonable(rows), indent=1)
+    text = json.dumps(jsonable(rows), indent=1)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import hwmodel
 
 from .compress import CompressConfig, LayerOutcome
 from .joint import CompressReport
+from .report import jsonable
 
 __all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
            "export_items", "packed_form", "digits_pixels"]
@@ -121,18 +122,8 @@ def report_dict(report: CompressReport, **hw) -> dict:
     }
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def compress_json(report: CompressReport, **hw) -> str:
-    return json.dumps(_jsonable(report_dict(report, **hw)), indent=2)
+    return json.dumps(jsonable(report_dict(report, **hw)), indent=2)
 
 
 def _md_table(header, rows) -> str:
@@ -245,7 +236,7 @@ def write_compress_report(report: CompressReport, out_dir: str, model_layers=(),
     d = report_dict(report, **hw)
     paths = [os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md")]
     with open(paths[0], "w") as f:
-        json.dump(_jsonable(d), f, indent=2)
+        json.dump(jsonable(d), f, indent=2)
     with open(paths[1], "w") as f:
         f.write("# Compression report\n\n" + format_compress(report, **hw) + "\n")
     if report.layers:

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-__all__ = ["format_table", "write_pack_report"]
+__all__ = ["format_table", "write_pack_report", "jsonable"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -41,18 +41,19 @@ def format_table(report) -> str:
     return "\n".join(out)
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """Dicts, lists and numpy scalars as plain JSON types (dict keys as strings)."""
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
 
 
 def to_json(report) -> str:
-    return json.dumps(_jsonable(report.as_dict()), indent=2)
+    return json.dumps(jsonable(report.as_dict()), indent=2)
 
 
 def write_pack_report(report, packed: dict, out_dir: str) -> list:
