@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "column combining through the same flow")
     c.add_argument("--rows", type=positive_int, default=32, help="systolic array rows")
     c.add_argument("--cols", type=positive_int, default=32, help="systolic array columns")
+    c.add_argument("--subword-lanes", type=positive_int, default=None,
+                   help="subword cells per PE (default bits/subword: each b-bit PE splits into s-bit "
+                        "lanes; 1: a whole PE per subword)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots and the hardware export")
@@ -131,6 +134,10 @@ def _cmd_compress(args) -> int:
         subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
         time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+    max_lanes = cfg.bits // cfg.subword if cfg.subword else 1
+    if args.subword_lanes is not None and args.subword_lanes > max_lanes:
+        raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
+                           f"got {args.subword_lanes}")
     model = _load(args.model)
     hooks = None
     if args.model == "digits":
@@ -153,7 +160,7 @@ def _cmd_compress(args) -> int:
     except CompressError as exc:
         report, error = exc.report, str(exc)
     report.skipped = list(model.skipped) + report.skipped
-    hw = dict(rows=args.rows, cols=args.cols)
+    hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes)
     if args.model == "digits":
         from .compress_report import digits_pixels
 

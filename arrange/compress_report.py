@@ -2,7 +2,9 @@
 
 Hardware figures come from :mod:`hwmodel` on one array for three forms of each
 layer: dense, the column-combining baseline (``greedy-cc`` on the same pruned
-weights) and this engine's packing. Model rates are ratios of sums.
+weights) and this engine's packing. Model rates are ratios of sums.  Subword
+packings run on the array's b-bit PEs split into b/s s-bit lanes
+(:mod:`hwmodel.packed`); ``subword_lanes=1`` gives each subword a whole PE.
 """
 
 from __future__ import annotations
@@ -36,20 +38,26 @@ def digits_pixels() -> dict:
     return out
 
 
-def _specs(o: LayerOutcome, cfg: CompressConfig, M: int):
-    """(engine spec, baseline spec or None) for one layer; GEMM N = filters, K = matrix columns."""
+def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int | None):
+    """(engine spec, baseline spec or None) for one layer; GEMM N = filters, K = matrix columns.
+
+    ``lanes``: subword cells per PE (None: bits / subword).
+    """
     nnz = int(np.count_nonzero(o.weights))
+    if cfg.subword is not None and lanes is None:
+        lanes = cfg.bits // cfg.subword
     common = dict(weight_bits=cfg.bits, nnz=nnz, name=o.name)
     if cfg.problem == "p1" and cfg.subword is None:
         spec = hwmodel.column_combined_layer(M, o.rows, o.cols, o.packed_cols, cfg.alpha, **common)
     elif cfg.problem == "p1":
         spec = hwmodel.subword_layer(M, o.rows, o.cols, o.packed_cols, cfg.alpha,
-                                     subword_bits=cfg.subword, **common)
+                                     subword_bits=cfg.subword, lanes=lanes, **common)
     else:
         dense = hwmodel.dense_layer(M, o.rows, o.cols, **common)
         spec = hwmodel.LayerSpec(
             M, o.rows, o.cols, o.packed_cols, cfg.k, cfg.bits, dense.act_bits, cfg.value_bits,
-            hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name)
+            hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name,
+            lanes if cfg.subword is not None else 1)
     base = None
     if o.baseline_cols:
         base_nnz = min(nnz, o.rows * o.cols)
@@ -59,17 +67,20 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int):
 
 
 def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: str = "ws",
-             pixels: dict | None = None) -> dict:
+             pixels: dict | None = None, subword_lanes: int | None = None) -> dict:
     """Cycles, utilisation and energy per layer and in total: dense, baseline, engine.
 
     ``pixels`` maps a layer to its output pixels M (the GEMM's M); a layer not
     in it counts as M = 1 (one input vector), exact for linear layers and an
     underestimate of a conv's work, so the report names those layers.
+    ``subword_lanes``: subword cells per PE for a subword packing (None: b/s,
+    the lanes of a b-bit PE; 1: a whole PE per subword).
     """
     pixels = pixels or {}
-    per_layer, sums = [], {}
+    per_layer, sums, lanes = [], {}, 1
     for o in report.layers:
-        spec, base = _specs(o, report.config, pixels.get(o.name, 1))
+        spec, base = _specs(o, report.config, pixels.get(o.name, 1), subword_lanes)
+        lanes = spec.lanes
         forms = {"dense": spec.dense(), "engine": spec}
         if base is not None:
             forms["baseline"] = base
@@ -95,7 +106,8 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
         total["engine"]["energy_eff_vs_baseline"] = (total["engine"]["ops_per_joule"]
                                                     / total["baseline"]["ops_per_joule"])
     assumed = [o.name for o in report.layers if o.name not in pixels]
-    return {"array": {"rows": rows, "cols": cols, "dataflow": dataflow}, "layers": per_layer, "total": total,
+    array = {"rows": rows, "cols": cols, "dataflow": dataflow, "subword_lanes": lanes}
+    return {"array": array, "layers": per_layer, "total": total,
             "pixels_assumed_1": assumed}
 
 
@@ -161,7 +173,8 @@ def format_compress(report: CompressReport, **hw) -> str:
         hrows = [[form, v["cycles"], _f(v["utilization"], "{:.1%}"), _f(v["energy_pj"], "{:.4g}"),
                   _f(v["ops_per_joule"], "{:.3g}"), _f(v.get("speedup_vs_dense")),
                   _f(v.get("energy_eff_vs_dense"))] for form, v in ht.items()]
-        parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]})',
+        lanes = f', {a["subword_lanes"]} subword lanes per PE' if report.config.subword is not None else ""
+        parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]}{lanes})',
                   _md_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
                             hrows)]
         if d["hardware"]["pixels_assumed_1"]:

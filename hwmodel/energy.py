@@ -7,12 +7,12 @@ be overridden from a JSON file.
 
 Method: energy = sum over actions of count * cost.  Every stored cell is
 multiplied for every pixel (no zero skipping), so a layer executes
-M * N * K_packed MACs.  A multiply of a-bit by b-bit operands costs
+M * N * K_packed MACs (one per subword lane for a subword layer).  A multiply of a-bit by b-bit operands costs
 ``mult_8x8 * a * b / 64`` (array multipliers grow with the product of the
 widths; 32x32 then gives 3.2 pJ against Horowitz's 3.1).  Each MAC adds into a
-32-bit accumulator and makes ``fan_in + 3`` register-file accesses (the
-``fan_in`` input words passing through the cell, the weight, the partial sum
-read and written).  A cell of fan-in alpha selects with an alpha:1 multiplexer
+32-bit accumulator and makes ``fan_in + 1`` register-file accesses (the
+``fan_in`` input words passing through the cell, the weight); each PE reads
+and writes its partial sum once a cycle (2 accesses, shared by its lanes).  A cell of fan-in alpha selects with an alpha:1 multiplexer
 of (alpha - 1) 2:1 mux bits per activation bit; a subword cell shifts its
 product through ceil(log2(b / s)) barrel-shifter stages of (s + act_bits) 2:1
 mux bits.  SRAM and DRAM costs are per 64-bit access, charged per bit moved.
@@ -108,6 +108,7 @@ def layer_energy(spec: LayerSpec, traffic: Traffic, table: dict) -> dict:
     Returns a dict with keys "mac", "rf", "mux", "shift", "sram", "dram".
     """
     macs = spec.M * spec.N * spec.K_packed
+    pe_cycles = spec.M * spec.N * spec.K_array
     mult_bits = spec.subword_bits or spec.weight_bits
     per_mac = table["mult_8x8"] * mult_bits * spec.act_bits / 64 + table["add_32"]
     mux_bits = (spec.fan_in - 1) * spec.act_bits
@@ -117,7 +118,7 @@ def layer_energy(spec: LayerSpec, traffic: Traffic, table: dict) -> dict:
         shift_bits = stages * (spec.subword_bits + spec.act_bits)
     return {
         "mac": macs * per_mac,
-        "rf": macs * (spec.fan_in + 3) * table["rf_access"],
+        "rf": (macs * (spec.fan_in + 1) + pe_cycles * 2) * table["rf_access"],
         "mux": macs * mux_bits * table["mux2_bit"],
         "shift": macs * shift_bits * table["mux2_bit"],
         "sram": sum(traffic.sram_bits.values()) / 64 * table["sram_access_64b"],

@@ -16,12 +16,23 @@ streams and each cell holds a packed value and a select index naming the
 stream its weight belongs to; a subword cell also applies a shift, and the
 partial products of one weight's subwords meet in the same accumulation chain.
 
+Subword cells on the array: a PE built for b-bit weights splits into b/s
+s-bit lanes (its b x a multiplier into b/s s x a multipliers, as fusible PEs
+do), so one PE holds ``lanes`` consecutive packed subword columns of the same
+filter and adds their products into one partial sum.  The layer then occupies
+``ceil(K_packed / lanes)`` array positions along the reduction, while dense and
+whole-weight layers run the same PEs in b-bit mode.  ``lanes=1`` models an
+array that gives each subword a whole PE.
+
 References: H. T. Kung, B. McDanel, S. Q. Zhang, "Packing sparse convolutional
 neural networks for efficient systolic array implementations: column combining
 under joint optimization", ASPLOS 2019, doi:10.1145/3297858.3304028;
 X. Chen, J. Zhu, J. Jiang, C.-Y. Tsui, "Tight compression: compressing CNN
 model tightly through unstructured pruning and simulated annealing based
-permutation", DAC 2020, doi:10.1109/DAC18072.2020.9218701.
+permutation", DAC 2020, doi:10.1109/DAC18072.2020.9218701; H. Sharma et al.,
+"Bit Fusion: bit-level dynamically composable architecture for accelerating
+deep neural networks", ISCA 2018, doi:10.1109/ISCA.2018.00069 (PEs whose
+multipliers split into narrower lanes).
 """
 
 from __future__ import annotations
@@ -79,6 +90,8 @@ class LayerSpec:
     ifmap_words : activations fetched from DRAM (H * W * channels for a conv);
         M * K when not given.
     name : label in tables.
+    lanes : packed cells one PE holds (subword lanes of a b-bit PE, at most
+        weight_bits / subword_bits); 1 for every layer that is not subword.
     """
 
     M: int
@@ -94,6 +107,7 @@ class LayerSpec:
     useful_macs: int | None = None
     ifmap_words: int | None = None
     name: str = ""
+    lanes: int = 1
 
     def __post_init__(self):
         for field in ("M", "N", "K", "K_packed", "fan_in", "weight_bits", "act_bits", "value_bits"):
@@ -104,6 +118,11 @@ class LayerSpec:
             if self.weight_bits % self.subword_bits:
                 raise HwModelError(
                     f"subword_bits must divide weight_bits={self.weight_bits}, got {self.subword_bits}")
+        max_lanes = self.weight_bits // self.subword_bits if self.subword_bits else 1
+        check_int("lanes", self.lanes)
+        if self.lanes > max_lanes:
+            raise HwModelError(f"lanes must be <= weight_bits / subword_bits = {max_lanes} "
+                               f"(1 without subwords), got {self.lanes}")
         if self.useful_macs is None:
             object.__setattr__(self, "useful_macs", self.M * self.N * self.K)
         check_int("useful_macs", self.useful_macs, minimum=0)
@@ -121,6 +140,11 @@ class LayerSpec:
         return self.K_packed != self.K or self.fan_in != 1 or self.subword_bits is not None
 
     @property
+    def K_array(self) -> int:
+        """Array positions along the reduction: ceil(K_packed / lanes)."""
+        return ceil_div(self.K_packed, self.lanes)
+
+    @property
     def weight_storage_bits(self) -> int:
         """Stored weight bits including index metadata: N * K_packed * (value + index bits)."""
         return self.N * self.K_packed * (self.value_bits + self.index_bits)
@@ -128,7 +152,7 @@ class LayerSpec:
     def dense(self) -> LayerSpec:
         """The same layer stored densely (the baseline on the same array)."""
         return replace(self, K_packed=self.K, fan_in=1, value_bits=self.weight_bits,
-                       index_bits=0, subword_bits=None)
+                       index_bits=0, subword_bits=None, lanes=1)
 
 
 def _useful(M: int, N: int, K: int, K_packed: int, nnz) -> int:
@@ -162,16 +186,22 @@ def fixed_ratio_layer(M, N, K, k, n=1, weight_bits=8, act_bits=8, nnz=None,
 
 
 def subword_layer(M, N, K, groups, alpha, weight_bits=8, subword_bits=4, act_bits=8, nnz=None,
-                  ifmap_words=None, name="") -> LayerSpec:
+                  ifmap_words=None, name="", lanes=None) -> LayerSpec:
     """Subword packing: (weight_bits/subword_bits) * K subword columns in ``groups`` groups.
 
     Each stored value is a sign-magnitude subword (subword_bits + 1 bits); the
     select index of fan-in ``alpha`` names the subword column, hence its shift.
+    ``lanes`` subword cells share a PE (default weight_bits / subword_bits:
+    b-bit PEs split into s-bit lanes; 1: one subword per PE).
     """
     alpha, groups = check_int("alpha", alpha), check_int("groups", groups)
-    return LayerSpec(M, N, K, groups, alpha, weight_bits, act_bits,
-                     check_int("subword_bits", subword_bits) + 1, index_bits_for(alpha),
-                     subword_bits, _useful(M, N, K, groups, nnz), ifmap_words, name)
+    subword_bits = check_int("subword_bits", subword_bits)
+    if lanes is None:
+        check_int("weight_bits", weight_bits)
+        lanes = max(1, weight_bits // subword_bits)
+    return LayerSpec(M, N, K, groups, alpha, weight_bits, act_bits, subword_bits + 1,
+                     index_bits_for(alpha), subword_bits, _useful(M, N, K, groups, nnz),
+                     ifmap_words, name, lanes)
 
 
 def conv_gemm_sizes(ifmap_h, ifmap_w, kernel_h, kernel_w, channels, filters, stride=1):
@@ -240,11 +270,12 @@ def check_packed(values, select, groups, shifts=None):
 
 
 def layer_from_packed(values, select, groups, M, K, shifts=None, weight_bits=8, act_bits=8,
-                      subword_bits=None, name="") -> LayerSpec:
+                      subword_bits=None, name="", lanes=1) -> LayerSpec:
     """A :class:`LayerSpec` measured from packed arrays (useful MACs from the nonzeros).
 
     Nonzero weights are the distinct (filter, input column) pairs holding a
-    nonzero value, so the subwords of one weight count once.
+    nonzero value, so the subwords of one weight count once.  ``lanes`` as in
+    :class:`LayerSpec` (packed columns g * lanes ... g * lanes + lanes - 1 share a PE).
     """
     values, select, groups, shifts, _ = check_packed(values, select, groups, shifts)
     K = check_int("K", K)
@@ -257,4 +288,4 @@ def layer_from_packed(values, select, groups, M, K, shifts=None, weight_bits=8, 
     alpha = groups.shape[1]
     value_bits = weight_bits if subword_bits is None else subword_bits + 1
     return LayerSpec(check_int("M", M), N, K, G, alpha, weight_bits, act_bits, value_bits,
-                     index_bits_for(alpha), subword_bits, M * nnz, None, name)
+                     index_bits_for(alpha), subword_bits, M * nnz, None, name, lanes)

@@ -4,11 +4,13 @@ Problem: report what a (dense or packed) layer costs on an R x C systolic
 array, and how a packed arrangement compares with the dense layer on the same
 array.
 
-Method: a packed layer runs as a GEMM whose reduction length is ``K_packed``
+Method: a packed layer runs as a GEMM whose reduction length is the number of
+PE positions it needs, ``K_array`` = ceil(K_packed / lanes)
 (:mod:`hwmodel.timing`, SCALE-Sim 3.0.0 stall-free formulas); traffic from
 :mod:`hwmodel.traffic`, energy from :mod:`hwmodel.energy`.  Utilisation counts
-useful MACs only: useful_macs / (cycles * R * C).  Everything is closed form,
-O(1) per layer.
+useful MACs only, in dense-weight units: useful_macs / (cycles * R * C) (a PE
+with subword lanes can finish up to ``lanes`` weights a cycle, so a subword
+layer can exceed 1).  Everything is closed form, O(1) per layer.
 
 Reference: SCALE-Sim v3, https://github.com/scalesim-project/scale-sim-v3 .
 """
@@ -72,7 +74,7 @@ class LayerResult:
     def as_row(self) -> dict:
         """Flat dict for tables."""
         row = {"name": self.spec.name, "dataflow": self.dataflow, "M": self.spec.M, "N": self.spec.N,
-               "K": self.spec.K, "K_packed": self.spec.K_packed, "folds": self.folds,
+               "K": self.spec.K, "K_packed": self.spec.K_packed, "lanes": self.spec.lanes, "folds": self.folds,
                "cycles": self.cycles, "scalesim_cycles": self.scalesim_cycles,
                "utilization": self.utilization}
         row.update({f"sram_{op}_reads": v for op, v in self.sram_reads.items()})
@@ -92,7 +94,7 @@ def simulate_layer(spec: LayerSpec, rows: int = 32, cols: int = 32, dataflow: st
     ``energy`` is a table accepted by :func:`hwmodel.energy.energy_table` (None: default).
     """
     table = energy_table(energy)
-    sched = schedule(spec.M, spec.N, spec.K_packed, rows, cols, dataflow)
+    sched = schedule(spec.M, spec.N, spec.K_array, rows, cols, dataflow)
     traffic = layer_traffic(spec, sched)
     return LayerResult(
         spec, sched.dataflow, sched.rows, sched.cols, sched.folds, sched.cycles_per_fold,

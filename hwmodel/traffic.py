@@ -60,7 +60,10 @@ def _stream_columns(spec: LayerSpec) -> int:
 
 
 def layer_traffic(spec: LayerSpec, sched: Schedule) -> Traffic:
-    """Traffic of ``spec`` run with fold schedule ``sched`` (built for M, N, K_packed)."""
+    """Traffic of ``spec`` run with fold schedule ``sched`` (built for M, N, K_array).
+
+    Every packed value is read, lanes or not; partial sums move once per row fold.
+    """
     M, N, Kp = spec.M, spec.N, spec.K_packed
     ifmap_pass = M * _stream_columns(spec)
     filters = N * Kp

@@ -16,6 +16,9 @@ Three local searches over the column order, all scored incrementally:
   re-examined only after one of its groups changed; when no window improves, an
   escape swap perturbs the order, a bounded number of times.
 
+Each search stops at its own cap or when its work budget (:mod:`solvers.work`,
+derived from the time limit) is spent, so the same seed gives the same answer.
+
 Reference: J. Pool and C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
 2021 (NVIDIA Apex, apex/contrib/sparsity/permutation_search_kernels). This is a
 reimplementation of the ideas, not of the code. E. Taillard, "Robust taboo
@@ -28,13 +31,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import time
 
 import numpy as np
 from numba import njit
 
 from ..problem import GroupProblem, Options, Outcome, ProblemError
 from ..registry import Solver
+from ..work import WorkBudget
 from ._kernels import (
     all_group_kept, chunk_steps, group_kept, prepare, random_cross_pair, refresh_table_groups,
     replacement_table, start_order, swap_positions, tolerance,
@@ -45,7 +48,7 @@ __all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_se
 
 # Escape swaps allowed once stuck (Apex's default escape_attempts).
 ESCAPES = 100
-# Most moves per kernel call; between calls Python checks the deadline and Ctrl-C.
+# Most moves per kernel call; between calls Python charges the work budget and Ctrl-C can land.
 _CHUNK = 256
 # Pair evaluations the tabu search may spend on neighbourhood scans by default.
 _SCAN_BUDGET = 2_000_000_000
@@ -140,10 +143,6 @@ def _tabu_chunk(magT, order, k, n, gvals, table, tabu, first, last, tenure_lo, t
     return last
 
 
-def _stopped(deadline: float) -> bool:
-    return time.perf_counter() >= deadline
-
-
 class _SwapState:
     """Order, group values, replacement table and best-so-far shared by the swap searches."""
 
@@ -161,7 +160,8 @@ class _SwapState:
         self.tol = tolerance(self.magT)
         N, R = self.magT.shape
         # A move scans N^2 / 2 pairs and refills 2 k table rows of N entries of O(R) each.
-        self.chunk = chunk_steps(N * N / 2 + 2 * self.k * N * R, _CHUNK)
+        self.move_ops = N * N / 2 + 2 * self.k * N * R
+        self.chunk = chunk_steps(self.move_ops, _CHUNK)
 
     def final_best(self) -> np.ndarray:
         """The best order seen, counting the current one (a search can stop between optima)."""
@@ -169,24 +169,25 @@ class _SwapState:
         return self.best_order
 
 
-def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
+def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
                  escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
     """Best-improving cross-group swaps from ``order`` with bounded escapes; never worse than the start."""
     st = _SwapState(problem, order)
     moves, chunk, left = 0, 0, escapes
     interrupted = False
     try:
-        while True:
+        while not budget.exhausted:
             done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, st.best_order,
                                      st.best_total, st.chunk, left, st.tol, seed + chunk)
+            budget.spend(done * st.move_ops)
             moves += done
             chunk += 1
-            if done < st.chunk or _stopped(deadline):
+            if done < st.chunk:
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"moves": moves, "escapes": escapes - left, "time_limit_hit": _stopped(deadline),
-             "interrupted": interrupted}
+    stats = {"moves": moves, "escapes": escapes - left, "budget_hit": budget.exhausted,
+             "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return st.final_best(), stats
 
 
@@ -200,7 +201,7 @@ def tabu_steps(problem: GroupProblem) -> int:
     return int(max(100, min(300 * N, _SCAN_BUDGET // (N * N))))
 
 
-def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: float,
+def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
               steps: int | None = None) -> tuple[np.ndarray, dict]:
     """Channel swap whose escapes are tabu moves; returns the best order seen (never worse than the start)."""
     st = _SwapState(problem, order)
@@ -215,14 +216,17 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, deadline: flo
     try:
         for chunk, first in enumerate(range(0, steps, st.chunk)):
             last = min(steps, first + st.chunk)
+            if budget.exhausted:
+                break
             done = _tabu_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, tabu, first, last,
                                tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, seed + chunk)
-            if done < last or _stopped(deadline):
+            budget.spend((done - first) * st.move_ops)
+            if done < last:
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "time_limit_hit": done < steps and not interrupted,
-             "interrupted": interrupted}
+    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "budget_hit": done < steps and budget.exhausted,
+             "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return st.final_best(), stats
 
 
@@ -329,13 +333,13 @@ def window_groups(k: int, m: int, G: int) -> int:
     return m
 
 
-def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, deadline: float,
+def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, budget: WorkBudget,
                   escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
     """Exhaustive regrouping of m-group windows with bounded escapes; never worse than the start."""
     k, n, G = problem.k, problem.n, problem.num_groups
     used_m = window_groups(k, m, G)
     if used_m < 2:
-        best, stats = channel_swap(problem, order, seed, deadline, escapes)
+        best, stats = channel_swap(problem, order, seed, budget, escapes)
         return best, {**stats, "fallback": f"window of {m} groups of {k} too large; used channel swap"}
     magT = prepare(problem.magnitude)
     rng = np.random.default_rng(seed)
@@ -348,16 +352,20 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, d
     seen = np.zeros(len(windows), dtype=np.int64)
     stamp = np.zeros(G, dtype=np.int64)
     clock, passes, left = 0, 0, escapes
-    # A window scores every k-subset (O(k R) each) and sums every partition (O(m) each).
-    step = chunk_steps(len(subsets) * k * problem.shape[0] + parts.size, len(windows))
+    # A window scores every k-subset (n + 1 passes over k values in R rows) and sums every
+    # partition (O(m) each).
+    window_ops = len(subsets) * (n + 1) * k * problem.shape[0] + parts.size
+    step = chunk_steps(window_ops, len(windows))
     interrupted = False
     try:
-        while not _stopped(deadline):
+        while not budget.exhausted:
             before = clock
             for lo in range(0, len(windows), step):
                 clock = _window_pass(magT, order, k, n, gvals, windows[lo:lo + step], seen[lo:lo + step],
                                      stamp, clock, subsets, parts, tol)
-                if _stopped(deadline):
+                # the pass skips unchanged windows, so this charges an upper bound
+                budget.spend(min(step, len(windows) - lo) * window_ops)
+                if budget.exhausted:
                     break
             passes += 1
             if clock > before:
@@ -380,26 +388,25 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, d
     if total > best_total + tol:
         best_order = order.copy()
     stats = {"window_groups": used_m, "windows": len(windows), "passes": passes,
-             "escapes": escapes - left, "time_limit_hit": _stopped(deadline), "interrupted": interrupted}
+             "escapes": escapes - left, "budget_hit": budget.exhausted, "time_limit_hit": budget.time_up,
+             "interrupted": interrupted}
     return best_order, stats
 
 
-def _deadline(options: Options) -> float:
-    return time.perf_counter() + options.time_limit
-
-
 def _swap_solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = channel_swap(problem, start_order(problem, options), options.seed, _deadline(options))
+    order, stats = channel_swap(problem, start_order(problem, options), options.seed,
+                                WorkBudget.start(options.time_limit))
     return Outcome(order, stats={"method": "channel swap", **stats})
 
 
 def _tabu_solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = tabu_swap(problem, start_order(problem, options), options.seed, _deadline(options))
+    order, stats = tabu_swap(problem, start_order(problem, options), options.seed, WorkBudget.start(options.time_limit))
     return Outcome(order, stats={"method": "tabu swap", **stats})
 
 
 def _window_solver(problem: GroupProblem, options: Options, m: int) -> Outcome:
-    order, stats = window_search(problem, start_order(problem, options), m, options.seed, _deadline(options))
+    order, stats = window_search(problem, start_order(problem, options), m, options.seed,
+                                 WorkBudget.start(options.time_limit))
     return Outcome(order, stats={"method": f"window of {m} groups", **stats})
 
 

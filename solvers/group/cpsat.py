@@ -32,6 +32,7 @@ from ortools.sat.python import cp_model
 from ..cpsat_budget import Budget, new_solver
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
+from ..work import WorkBudget
 from ._kernels import all_group_kept, prepare, start_order
 from .lns import lns
 
@@ -171,14 +172,13 @@ def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, budg
 def cpsat(problem: GroupProblem, options: Options) -> Outcome:
     """Solve a model within the time limit; fall back to LNS when the instance is too large."""
     budget = Budget.start(options)
-    deadline = budget.deadline
     start = start_order(problem, options)
     if too_large(problem):
-        order, stats = lns(problem, start, options.seed, deadline)
+        order, stats = lns(problem, start, options.seed, WorkBudget.start(options.time_limit))
         reason = (f"C(N,k) > {MAX_SUBSETS} and (N={problem.shape[1]} > {MAX_COLUMNS} or R*N*G > "
                   f"{MAX_VARIABLES}): too large for CP-SAT")
         return Outcome(order, stats={"method": "LNS (CP-SAT fallback)", "fallback": reason, **stats})
-    hint, _ = lns(problem, start, options.seed, deadline)
+    hint, _ = lns(problem, start, options.seed, WorkBudget.start(options.time_limit))
     solver, code, decode, slack, scale, name = _solve_model(problem, hint, options, budget)
     status = _STATUS.get(code, "unknown")
     log.debug("cpsat %s model: status %s bound %s", name, status, solver.best_objective_bound)

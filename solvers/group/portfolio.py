@@ -16,9 +16,10 @@
   reaches 39.26% efficacy, within 0.5 points of the set-partitioning LP bound
   (39.72%).
 
-Every stage has a fixed work budget, so the same seed gives the same answer; the
-time limit caps each stage at a share of what is left. Ctrl-C stops the current
-stage and returns the best order found so far.
+The time limit becomes one work budget (:mod:`solvers.work`); each stage gets
+a share of the operations left and is charged what it spent, so the same seed
+gives the same answer; the wall clock is only a hard cap. Ctrl-C stops the
+current stage and returns the best order found so far.
 
 Reference: the stage modules (apex, anneal, lns, matching, cpsat).
 """
@@ -26,12 +27,12 @@ Reference: the stage modules (apex, anneal, lns, matching, cpsat).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
 
 from ..check import kept_magnitude
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
+from ..work import WorkBudget
 from . import cpsat as cpsat_mod
 from ._kernels import start_order
 from .anneal import anneal
@@ -45,7 +46,7 @@ __all__ = ["SOLVER", "portfolio", "MATCHING_MAX_COLUMNS", "TABU_MAX_COLUMNS"]
 MATCHING_MAX_COLUMNS = 128
 # Above this many columns the pipeline starts with LNS instead of tabu search.
 TABU_MAX_COLUMNS = 256
-# (name, search, share of the remaining time it may use at most), run in order.
+# (name, search, share of the remaining work it may use at most), run in order.
 _SMALL_STAGES = (("tabu", tabu_swap, 0.8), ("lns", lns, 1.0))
 _LARGE_STAGES = (("lns", lns, 1.0), ("anneal", anneal, 1.0))
 # Share of the time limit the heuristic gets before CP-SAT on tiny instances.
@@ -53,16 +54,16 @@ _CPSAT_HEURISTIC_SHARE = 0.3
 
 
 def _pipeline(problem: GroupProblem, options: Options) -> Outcome:
-    end = time.perf_counter() + options.time_limit
+    budget = WorkBudget.start(options.time_limit)
     order = start_order(problem, options)
     stages = _SMALL_STAGES if problem.shape[1] <= TABU_MAX_COLUMNS else _LARGE_STAGES
     stats: dict = {"method": "portfolio: " + " -> ".join(name for name, _, _ in stages)}
     for i, (name, run, share) in enumerate(stages):
-        now = time.perf_counter()
-        if i and now >= end:
+        if i and budget.exhausted:
             break
-        deadline = now + share * max(0.0, end - now)
-        order, stage = run(problem, order, options.seed + i, deadline)
+        stage_budget = budget.share(share)
+        order, stage = run(problem, order, options.seed + i, stage_budget)
+        budget.charge(stage_budget)
         stats[name] = stage
         if stage.get("interrupted"):
             stats["interrupted"] = True
@@ -77,13 +78,13 @@ def _small_for_cpsat(problem: GroupProblem) -> bool:
 
 def _with_cpsat(problem: GroupProblem, options: Options) -> Outcome:
     # The heuristic answer first (fast, and CP-SAT's hint); CP-SAT then proves it or
-    # improves on it. The better order wins; CP-SAT's bound holds either way.
-    end = time.perf_counter() + options.time_limit
+    # improves on it. The better order wins; CP-SAT's bound holds either way. CP-SAT's
+    # work budget comes from the time limit, so neither split depends on the clock.
     heuristic = _pipeline(problem, replace(options, time_limit=_CPSAT_HEURISTIC_SHARE * options.time_limit))
     if heuristic.stats.get("interrupted"):
         return heuristic
     exact = cpsat_mod.cpsat(problem, replace(options, hint=heuristic.solution,
-                                             time_limit=max(0.05, end - time.perf_counter())))
+                                             time_limit=(1 - _CPSAT_HEURISTIC_SHARE) * options.time_limit))
     stats = {"method": "portfolio: heuristic -> " + exact.stats["method"], "heuristic": heuristic.stats,
              "cpsat": exact.stats}
     if kept_magnitude(problem, heuristic.solution) > kept_magnitude(problem, exact.solution):

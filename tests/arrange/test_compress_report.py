@@ -43,7 +43,7 @@ def test_folder_contents(written):
     d = json.loads((out / "report.json").read_text())
     assert [l["name"] for l in d["layers"]] == [o.name for o in report.layers]
     assert d["total"]["matrix_compression"] == pytest.approx(report.total["matrix_compression"])
-    assert d["hardware"]["array"] == {"rows": 8, "cols": 8, "dataflow": "ws"}
+    assert d["hardware"]["array"] == {"rows": 8, "cols": 8, "dataflow": "ws", "subword_lanes": 2}
     assert d["hardware"]["pixels_assumed_1"] == []
     assert (out / "report.md").read_text().startswith("# Compression report")
     for png in ("packed_matrix.png", "hardware.png"):
@@ -83,6 +83,18 @@ def test_hardware_totals_consistent(written):
     assert t["engine"]["speedup_vs_dense"] == pytest.approx(t["dense"]["cycles"] / t["engine"]["cycles"])
 
 
+def test_subword_lanes_in_hardware(written):
+    """Subword packings run two 4-bit lanes per 8-bit PE by default: fewer cycles than one
+    subword per PE, the same dense and baseline figures."""
+    report, _, _ = written
+    two = hardware(report, rows=8, cols=8, pixels=digits_pixels())
+    one = hardware(report, rows=8, cols=8, pixels=digits_pixels(), subword_lanes=1)
+    assert (two["array"]["subword_lanes"], one["array"]["subword_lanes"]) == (2, 1)
+    assert two["total"]["engine"]["cycles"] < one["total"]["engine"]["cycles"]
+    for form in ("dense", "baseline"):
+        assert two["total"][form] == one["total"][form]
+
+
 def test_unknown_pixels_are_named(model):
     """Layers without a known output size are counted as one pixel, and the report says so."""
     report = compress_model(model.layers, P1)
@@ -120,3 +132,5 @@ def test_cli_compress_and_sweep(tmp_path, capsys):
     assert "column combining" in capsys.readouterr().out
     assert main(common + ["--sweep", "0.7,0.5"]) == 2
     assert "increasing" in capsys.readouterr().err
+    assert main(common + ["--subword-lanes", "3"]) == 2
+    assert "--subword-lanes must be <= bits / subword = 2" in capsys.readouterr().err

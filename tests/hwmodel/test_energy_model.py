@@ -6,7 +6,7 @@ import pytest
 
 from hwmodel import (
     ACTIONS, DEFAULT_ENERGY, HwModelError, column_combined_layer, dense_layer, energy_table,
-    load_energy_table, run_model, simulate_gemm, subword_layer,
+    load_energy_table, run_model, schedule, simulate_gemm, simulate_layer, subword_layer,
 )
 
 
@@ -61,6 +61,20 @@ def test_packed_costs_mux_and_shift():
     assert cc.packed.energy_pj["mux"] > 0 and cc.dense.energy_pj["mux"] == 0
     sw = run_model([subword_layer(64, 32, 256, groups=64, alpha=8)]).comparisons[0]
     assert sw.packed.energy_pj["shift"] > 0 and sw.dense.energy_pj["shift"] == 0
+
+
+def test_subword_lanes_share_a_pe():
+    """Two 4-bit lanes per 8-bit PE: half the array positions along the reduction, the same
+    lane MACs and per-lane stream and weight accesses, one partial-sum read/write per PE."""
+    one = simulate_layer(subword_layer(64, 32, 256, groups=64, alpha=8, lanes=1), 16, 16, "ws")
+    two = simulate_layer(subword_layer(64, 32, 256, groups=64, alpha=8), 16, 16, "ws")
+    assert two.spec.lanes == 2 and two.spec.K_array == 32 and one.spec.K_array == 64
+    assert two.cycles == schedule(64, 32, 32, 16, 16, "ws").cycles < one.cycles
+    assert two.energy_pj["mac"] == one.energy_pj["mac"]
+    macs, rf = 64 * 32 * 64, DEFAULT_ENERGY["rf_access"]
+    assert one.energy_pj["rf"] - two.energy_pj["rf"] == pytest.approx(2 * 64 * 32 * 32 * rf)
+    assert two.energy_pj["rf"] == pytest.approx((macs * 9 + 64 * 32 * 32 * 2) * rf)
+    assert two.utilization * two.cycles == pytest.approx(one.utilization * one.cycles)
 
 
 def test_run_model_totals():

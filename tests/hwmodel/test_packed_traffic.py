@@ -89,6 +89,8 @@ def test_bad_groups(groups, msg):
     (lambda: fixed_ratio_layer(4, 4, 4, k=2, n=3), "n"),
     (lambda: dense_layer(2, 2, 2, nnz=9), "useful_macs"),
     (lambda: subword_layer(2, 2, 2, groups=2, alpha=2, subword_bits=3), "subword_bits"),
+    (lambda: subword_layer(2, 2, 2, groups=2, alpha=2, lanes=3), "lanes"),
+    (lambda: layer_from_packed(np.ones((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), 1, 1, lanes=2), "lanes"),
 ])
 def test_bad_specs(make, field):
     """Bad layer descriptions name the offending field."""

@@ -71,6 +71,24 @@ def test_same_seed_same_answer(name, medium):
     assert np.array_equal(a.order, b.order)
 
 
+@pytest.mark.parametrize("name", ["anneal", "lns", "tabu", "apex-window2", "auto"])
+def test_same_seed_same_answer_when_the_budget_binds(name):
+    """With a time limit far too short for the search's own caps, the work budget derived
+    from it (not the clock) stops the search: two runs still give the same order."""
+    problem = _problem(64, 256, 4, 2, seed=5)
+    solve(problem, name, Options(time_limit=5.0))  # compile the kernels outside the short limit
+    opts = Options(time_limit=0.5, seed=2)
+    a, b = solve(problem, name, opts), solve(problem, name, opts)
+    assert np.array_equal(a.order, b.order)
+    stages = [a.stats[s] for s in ("tabu", "lns") if s in a.stats] if name == "auto" else [a.stats]
+    assert not any(st.get("time_limit_hit") for st in stages)
+    if name == "anneal":
+        from solvers.group.anneal import move_budget
+        assert a.stats["moves"] < move_budget(problem)
+    elif name in ("tabu", "apex-window2", "auto"):
+        assert stages[0]["budget_hit"]
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("N", [4, 6, 8])
 def test_matching_equals_brute_force(N, seed):
