@@ -13,11 +13,6 @@ Dense layers are alpha = 1, groups[g, 0] = g; subword layers list the input
 column of each subword column and shift each cell's product, so the partial
 products of one weight's subwords meet in the same accumulation chain.
 
-Subword lanes: with ``lanes`` = L, packed columns g * L ... g * L + L - 1
-share one PE (the s-bit lanes of a b-bit PE, :mod:`hwmodel.packed`): the PE
-holds L (value, select, shift) triples and adds all L products into its one
-partial sum, so the layer occupies ceil(G / L) positions along the reduction.
-
 Method: SCALE-Sim's orientation (array rows carry the reduction for ``ws`` and
 ``is``, pixels for ``os``; array columns carry filters, or pixels for ``is``).
 Each fold simulates every cycle:
@@ -59,12 +54,12 @@ __all__ = ["FunctionalResult", "execute_packed", "dense_from_packed"]
 
 @njit(cache=True)
 def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
-    N, G, L = values.shape
+    N, G = values.shape
     M = acts_t.shape[1]
-    w = np.zeros((R, C, L), np.int64)
-    sel = np.zeros((R, C, L), np.int64)
-    sh = np.zeros((R, C, L), np.int64)
-    src = np.zeros((R, C, L), np.int64)
+    w = np.zeros((R, C), np.int64)
+    sel = np.zeros((R, C), np.int64)
+    sh = np.zeros((R, C), np.int64)
+    src = np.zeros((R, C), np.int64)
     psum = np.zeros((R, C), np.int64)
     cycles = 0
     for g0 in range(0, G, R):
@@ -74,27 +69,24 @@ def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
                 g = g0 + R - 1 - t
                 for r in range(R - 1, 0, -1):
                     for c in range(C):
-                        for l in range(L):
-                            w[r, c, l] = w[r - 1, c, l]
-                            sel[r, c, l] = sel[r - 1, c, l]
-                            sh[r, c, l] = sh[r - 1, c, l]
+                        w[r, c] = w[r - 1, c]
+                        sel[r, c] = sel[r - 1, c]
+                        sh[r, c] = sh[r - 1, c]
                 for c in range(C):
                     n = n0 + c
-                    for l in range(L):
-                        if g < G and n < N:
-                            w[0, c, l] = values[n, g, l]
-                            sel[0, c, l] = select[n, g, l]
-                            sh[0, c, l] = shifts[n, g, l]
-                        else:
-                            w[0, c, l] = 0
-                            sel[0, c, l] = 0
-                            sh[0, c, l] = 0
+                    if g < G and n < N:
+                        w[0, c] = values[n, g]
+                        sel[0, c] = select[n, g]
+                        sh[0, c] = shifts[n, g]
+                    else:
+                        w[0, c] = 0
+                        sel[0, c] = 0
+                        sh[0, c] = 0
                 cycles += 1
-            # The stationary cells are loaded: resolve each lane's select to its input row once.
+            # The stationary cells are loaded: resolve each cell's select to its input row once.
             for r in range(R):
                 for c in range(C):
-                    for l in range(L):
-                        src[r, c, l] = groups[g0 + r, l, sel[r, c, l]] if g0 + r < G else -1
+                    src[r, c] = groups[g0 + r, sel[r, c]] if g0 + r < G else -1
             for t in range(M + R + C - 2):
                 # rows bottom-up so psum[r - 1] still holds the previous cycle's value
                 for r in range(R - 1, -1, -1):
@@ -104,9 +96,8 @@ def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
                         m = t - r - c
                         above = psum[r - 1, c] if r > 0 else 0
                         prod = 0
-                        for l in range(L):
-                            if src[r, c, l] >= 0:
-                                prod += (w[r, c, l] * acts_t[src[r, c, l], m]) << sh[r, c, l]
+                        if src[r, c] >= 0:
+                            prod = (w[r, c] * acts_t[src[r, c], m]) << sh[r, c]
                         psum[r, c] = above + prod
                 # the bottom row's sums leave the array into the ofmap buffer
                 c_lo = max(0, t - (R - 1) - M + 1)
@@ -119,11 +110,11 @@ def _run_ws(values, select, groups, shifts, acts_t, R, C, out):
 
 @njit(cache=True)
 def _run_os(values, select, groups, shifts, acts_t, R, C, out):
-    N, G, L = values.shape
+    N, G = values.shape
     M = acts_t.shape[1]
-    w = np.zeros((R, C, L), np.int64)
-    sel = np.zeros((R, C, L), np.int64)
-    sh = np.zeros((R, C, L), np.int64)
+    w = np.zeros((R, C), np.int64)
+    sel = np.zeros((R, C), np.int64)
+    sh = np.zeros((R, C), np.int64)
     acc = np.zeros((R, C), np.int64)
     cycles = 0
     for m0 in range(0, M, R):
@@ -134,26 +125,23 @@ def _run_os(values, select, groups, shifts, acts_t, R, C, out):
                     m = m0 + r
                     for c in range(C):
                         if r > 0:
-                            for l in range(L):
-                                w[r, c, l] = w[r - 1, c, l]
-                                sel[r, c, l] = sel[r - 1, c, l]
-                                sh[r, c, l] = sh[r - 1, c, l]
+                            w[r, c] = w[r - 1, c]
+                            sel[r, c] = sel[r - 1, c]
+                            sh[r, c] = sh[r - 1, c]
                         else:
                             g = t - c
                             n = n0 + c
-                            for l in range(L):
-                                if g >= 0 and g < G and n < N:
-                                    w[0, c, l] = values[n, g, l]
-                                    sel[0, c, l] = select[n, g, l]
-                                    sh[0, c, l] = shifts[n, g, l]
-                                else:
-                                    w[0, c, l] = 0
-                                    sel[0, c, l] = 0
-                                    sh[0, c, l] = 0
+                            if g >= 0 and g < G and n < N:
+                                w[0, c] = values[n, g]
+                                sel[0, c] = select[n, g]
+                                sh[0, c] = shifts[n, g]
+                            else:
+                                w[0, c] = 0
+                                sel[0, c] = 0
+                                sh[0, c] = 0
                         g = t - r - c
                         if g >= 0 and g < G and m < M:
-                            for l in range(L):
-                                acc[r, c] += (w[r, c, l] * acts_t[groups[g, l, sel[r, c, l]], m]) << sh[r, c, l]
+                            acc[r, c] += (w[r, c] * acts_t[groups[g, sel[r, c]], m]) << sh[r, c]
                 cycles += 1
             for r in range(min(R, M - m0)):
                 for c in range(min(C, N - n0)):
@@ -163,14 +151,14 @@ def _run_os(values, select, groups, shifts, acts_t, R, C, out):
 
 @njit(cache=True)
 def _run_is(values, select, groups, shifts, acts_t, R, C, out):
-    N, G, L = values.shape
+    N, G = values.shape
     M = acts_t.shape[1]
-    A = groups.shape[2]
-    # streamed weights indexed [position, lane, filter]: consecutive cells of a row read neighbours
-    vt = np.ascontiguousarray(values.transpose(1, 2, 0))
-    st = np.ascontiguousarray(select.transpose(1, 2, 0))
-    sht = np.ascontiguousarray(shifts.transpose(1, 2, 0))
-    x = np.zeros((R, C, L, A), np.int64)
+    A = groups.shape[1]
+    # streamed weights indexed [group, filter]: consecutive cells of a row read neighbours
+    vt = np.ascontiguousarray(values.T)
+    st = np.ascontiguousarray(select.T)
+    sht = np.ascontiguousarray(shifts.T)
+    x = np.zeros((R, C, A), np.int64)
     psum = np.zeros((R, C), np.int64)
     cycles = 0
     for g0 in range(0, G, R):
@@ -179,30 +167,28 @@ def _run_is(values, select, groups, shifts, acts_t, R, C, out):
                 g = g0 + R - 1 - t
                 for r in range(R - 1, 0, -1):
                     for c in range(C):
-                        for l in range(L):
-                            for a in range(A):
-                                x[r, c, l, a] = x[r - 1, c, l, a]
+                        for a in range(A):
+                            x[r, c, a] = x[r - 1, c, a]
                 for c in range(C):
                     m = m0 + c
-                    for l in range(L):
-                        for a in range(A):
-                            x[0, c, l, a] = 0
-                            if g < G and m < M and groups[g, l, a] >= 0:
-                                x[0, c, l, a] = acts_t[groups[g, l, a], m]
+                    for a in range(A):
+                        x[0, c, a] = 0
+                        if g < G and m < M and groups[g, a] >= 0:
+                            x[0, c, a] = acts_t[groups[g, a], m]
                 cycles += 1
             for t in range(N + R + C - 2):
                 for r in range(R - 1, -1, -1):
                     g = g0 + r
                     c_lo = max(0, t - r - N + 1)
                     c_hi = min(C, t - r + 1)
-                    for c in range(c_lo, c_hi):
-                        above = psum[r - 1, c] if r > 0 else 0
-                        prod = 0
-                        if g < G:
+                    if g < G:
+                        for c in range(c_lo, c_hi):
                             n = t - r - c
-                            for l in range(L):
-                                prod += (vt[g, l, n] * x[r, c, l, st[g, l, n]]) << sht[g, l, n]
-                        psum[r, c] = above + prod
+                            above = psum[r - 1, c] if r > 0 else 0
+                            psum[r, c] = above + ((vt[g, n] * x[r, c, st[g, n]]) << sht[g, n])
+                    else:
+                        for c in range(c_lo, c_hi):
+                            psum[r, c] = psum[r - 1, c] if r > 0 else 0
                 # the bottom row's sums leave the array into the ofmap buffer
                 c_lo = max(0, t - (R - 1) - N + 1)
                 c_hi = min(C, t - (R - 1) + 1, M - m0)
@@ -230,27 +216,8 @@ def _int_array(name: str, a) -> np.ndarray:
     return a
 
 
-def _lane_arrays(values, select, groups, shifts, lanes: int):
-    """Packed columns g * lanes ... g * lanes + lanes - 1 as the lanes of PE position g.
-
-    The last position is filled with empty lanes (value 0, reading input 0).
-    Returns values, select, shifts as (N, P, lanes) and groups as (P, lanes, alpha).
-    """
-    N, G = values.shape
-    pad = -G % lanes
-    if pad:
-        zeros = np.zeros((N, pad), np.int64)
-        values, select, shifts = (np.concatenate([a, zeros], axis=1) for a in (values, select, shifts))
-        empty = np.full((pad, groups.shape[1]), -1, np.int64)
-        empty[:, 0] = 0
-        groups = np.concatenate([groups, empty])
-    P = (G + pad) // lanes
-    return (values.reshape(N, P, lanes), select.reshape(N, P, lanes), groups.reshape(P, lanes, -1),
-            shifts.reshape(N, P, lanes))
-
-
 def execute_packed(values, select, groups, acts, rows: int = 32, cols: int = 32,
-                   dataflow: str = "ws", shifts=None, lanes: int = 1) -> FunctionalResult:
+                   dataflow: str = "ws", shifts=None) -> FunctionalResult:
     """Run a packed layer cycle by cycle on a rows x cols array.
 
     Parameters
@@ -262,14 +229,12 @@ def execute_packed(values, select, groups, acts, rows: int = 32, cols: int = 32,
     rows, cols : array size.
     dataflow : "ws", "os" or "is".
     shifts : (N, G) int left shifts (subword layers) or None.
-    lanes : packed columns per PE (subword lanes, :class:`hwmodel.packed.LayerSpec`):
-        columns g * lanes ... g * lanes + lanes - 1 share one PE and partial sum.
 
     Returns
     -------
     FunctionalResult with ``outputs`` = acts @ W.T for the masked dense W that
     the packed layer encodes (:func:`dense_from_packed`), and ``cycles`` =
-    ``hwmodel.timing.schedule(M, N, ceil(G / lanes), rows, cols, dataflow).cycles``.
+    ``hwmodel.timing.schedule(M, N, G, rows, cols, dataflow).cycles``.
 
     Raises
     ------
@@ -278,7 +243,6 @@ def execute_packed(values, select, groups, acts, rows: int = 32, cols: int = 32,
         outside its group or a group column outside ``acts``.
     """
     R, C = check_int("rows", rows), check_int("cols", cols)
-    lanes = check_int("lanes", lanes)
     kernel = _KERNELS[check_dataflow(dataflow)]
     values, select, groups, shifts, _ = check_packed(
         _int_array("values", values), _int_array("select", select), _int_array("groups", groups),
@@ -290,7 +254,7 @@ def execute_packed(values, select, groups, acts, rows: int = 32, cols: int = 32,
         raise HwModelError(f"groups index column {int(groups.max())} but acts has {acts.shape[1]} columns")
     acts_t = np.ascontiguousarray(acts.T, dtype=np.int64)
     out = np.zeros((acts.shape[0], values.shape[0]), np.int64)
-    cycles = kernel(*_lane_arrays(values, select, groups, shifts, lanes), acts_t, R, C, out)
+    cycles = kernel(values, select, groups, shifts, acts_t, R, C, out)
     return FunctionalResult(out, int(cycles))
 
 

@@ -22,7 +22,9 @@ do), so one PE holds ``lanes`` consecutive packed subword columns of the same
 filter and adds their products into one partial sum.  The layer then occupies
 ``ceil(K_packed / lanes)`` array positions along the reduction, while dense and
 whole-weight layers run the same PEs in b-bit mode.  ``lanes=1`` models an
-array that gives each subword a whole PE.
+array that gives each subword a whole PE.  Lanes enter the closed-form timing,
+traffic and energy; the cycle-stepped :mod:`hwmodel.functional` runs one
+packed column per PE.
 
 References: H. T. Kung, B. McDanel, S. Q. Zhang, "Packing sparse convolutional
 neural networks for efficient systolic array implementations: column combining

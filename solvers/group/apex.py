@@ -267,13 +267,15 @@ def _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets,
     """Regroup each window optimally; skip windows unchanged since they were last found optimal.
 
     ``stamp[g]`` is the clock value when group g last changed, ``seen[c]`` the
-    clock value when window c was last examined. Returns the new clock.
+    clock value when window c was last examined. Returns the new clock and how
+    many windows were examined.
     """
     m = windows.shape[1]
     S = subsets.shape[0]
     cols = np.empty(m * k, dtype=np.int64)
     sub = np.empty(k, dtype=np.int64)
     sv = np.empty(S)
+    examined = 0
     for c in range(windows.shape[0]):
         fresh = False
         for j in range(m):
@@ -281,6 +283,7 @@ def _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets,
                 fresh = True
         if not fresh:
             continue
+        examined += 1
         clock += 1
         seen[c] = clock
         current = 0.0
@@ -314,7 +317,7 @@ def _window_pass(magT, order, k, n, gvals, windows, seen, stamp, clock, subsets,
             # The window is optimal as just rewritten: mark it seen after its own change.
             clock += 1
             seen[c] = clock
-    return clock
+    return clock, examined
 
 
 def _window_sets(G: int, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -361,10 +364,10 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, b
         while not budget.exhausted:
             before = clock
             for lo in range(0, len(windows), step):
-                clock = _window_pass(magT, order, k, n, gvals, windows[lo:lo + step], seen[lo:lo + step],
-                                     stamp, clock, subsets, parts, tol)
-                # the pass skips unchanged windows, so this charges an upper bound
-                budget.spend(min(step, len(windows) - lo) * window_ops)
+                clock, examined = _window_pass(magT, order, k, n, gvals, windows[lo:lo + step],
+                                               seen[lo:lo + step], stamp, clock, subsets, parts, tol)
+                # examined windows at full cost, skipped ones at their m stamp checks
+                budget.spend(examined * window_ops + min(step, len(windows) - lo) * used_m)
                 if budget.exhausted:
                     break
             passes += 1
