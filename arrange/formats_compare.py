@@ -166,15 +166,7 @@ def _nm_hardware(packed, layer, M, stored_bits, rows, cols, dataflow):
 
 
 def _nm_reencode(packed, W):
-    from .pack import pad_columns
-
-    padded, _ = pad_columns(np.asarray(W).reshape(packed.shape), packed.m)
-    order = np.arange(padded.shape[1]) if packed.order is None else packed.order
-    # Row-major positions of the permuted mask are the stored order: group by group, ascending.
-    keep = np.zeros(padded.shape, dtype=bool)
-    keep[:, :packed.shape[1]] = nm.mask(packed)
-    values = padded[:, order][keep[:, order]].reshape(packed.values.shape)
-    return dataclasses.replace(packed, values=values)
+    return dataclasses.replace(packed, values=nm.values_at(packed, W).astype(packed.values.dtype))
 
 
 # --- PermDNN ------------------------------------------------------------------------------------

@@ -2,15 +2,18 @@
 
 A kernel cannot read the wall clock, so long searches run as repeated calls of
 a kernel that does a bounded number of steps; between calls Python checks the
-deadline (and a KeyboardInterrupt can land). The chunk size only decides how
-often the clock is read: the steps, and so the answer, are the same for any
-chunking unless the deadline cuts in.
+work budget and the deadline (and a KeyboardInterrupt can land). A kernel that
+charges work stops itself at the step where the budget runs out, so the chunk
+size only decides how often the clock is read: the steps, and so the answer,
+are the same for any chunking unless the wall-clock cap cuts in.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Callable
+
+from .work import WorkBudget
 
 __all__ = ["run_in_chunks"]
 
@@ -19,14 +22,14 @@ __all__ = ["run_in_chunks"]
 _CALL_SECONDS = 0.02
 
 
-def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, deadline: float) -> tuple:
-    """Call ``steps(it, n) -> (it, left)`` until nothing is left (0), ``cap`` steps or the deadline.
+def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, budget: WorkBudget) -> tuple:
+    """Call ``steps(it, n) -> (it, left)`` until nothing is left (0), ``cap`` steps, or ``budget`` is exhausted.
 
     Returns the last (it, left); ``left`` is whatever the caller counts down
     (a search's excess, a constructive heuristic's unplaced columns).
     """
     it, total, chunk = 0, 1, min(64, max_chunk)
-    while it < cap and total > 0 and time.perf_counter() < deadline:
+    while it < cap and total > 0 and not budget.exhausted:
         start = time.perf_counter()
         it, total = steps(it, min(chunk, cap - it))
         seconds = max(time.perf_counter() - start, 1e-6)

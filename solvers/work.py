@@ -60,9 +60,13 @@ class WorkBudget:
         """How many steps of ``ops_per_step`` operations the budget still pays for."""
         return max(0, int(self.ops // max(ops_per_step, 1.0)))
 
+    @staticmethod
+    def now() -> float:
+        return time.perf_counter()
+
     @property
     def time_up(self) -> bool:
-        return time.perf_counter() >= self.deadline
+        return self.now() >= self.deadline
 
     @property
     def exhausted(self) -> bool:

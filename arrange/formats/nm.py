@@ -31,7 +31,7 @@ from solvers.problem import efficacy
 from ..errors import ArrangeError
 
 __all__ = [
-    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask",
+    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at",
     "permute_producer", "permute_consumer", "expand_channel_order", "channel_order",
 ]
 
@@ -117,6 +117,19 @@ def _positions(packed: NMPacked) -> np.ndarray:
     G = packed.num_groups
     base = np.repeat(np.arange(G) * packed.m, packed.n)
     return base[None, :] + packed.indices.astype(np.int64)
+
+
+def values_at(packed: NMPacked, W) -> np.ndarray:
+    """W's entries at the packed layer's stored slots, laid out like ``packed.values``.
+
+    Re-encodes weights changed on the same mask (e.g. after fine-tuning); slots
+    on padding columns read zero.
+    """
+    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
+
+    padded, _ = pad_columns(np.asarray(W).reshape(packed.shape), packed.m)
+    order = np.arange(padded.shape[1]) if packed.order is None else packed.order
+    return np.take_along_axis(padded[:, order], _positions(packed), axis=1)
 
 
 def decode_permuted(packed: NMPacked) -> np.ndarray:

@@ -12,8 +12,8 @@ group) to a random other group, or swaps two columns of different groups
 Metropolis rule at a temperature falling geometrically from ``t_start`` to
 ``t_end`` over the attempt's iteration cap. Zero excess gives a feasible
 answer with one group fewer and the next group is removed; the search stops at
-the lower bound, when an attempt exhausts its cap, or at the time limit (the
-removal loop is shared with tabu search: :mod:`.removal`). Each step is
+the lower bound, when an attempt exhausts its cap, or when its work budget is
+spent (the removal loop is shared with tabu search: :mod:`.removal`). Each step is
 evaluated by O(nnz of the moved columns) deltas on the shared per-group row
 counts (:mod:`._kernels`).
 
@@ -26,7 +26,6 @@ DAC 2020, doi:10.1109/DAC18072.2020.9218701.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from numba import njit
@@ -34,6 +33,7 @@ from numba import njit
 from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
+from ..work import WorkBudget
 from ._kernels import add_column, add_delta, excess, rand_below, rand_unit, remove_column, remove_delta
 from .reduce import start_labels
 from .removal import remove_groups
@@ -50,7 +50,7 @@ class AnnealParams:
     t_start: float = 0.4
     t_end: float = 0.02
     swap_prob: float = 0.3
-    chunk: int = 50_000   # most iterations between wall-clock checks
+    chunk: int = 50_000   # most iterations between wall-clock checks (answers do not depend on it)
 
     def __post_init__(self):
         if self.base_iters < 0 or self.per_column < 0 or self.chunk < 1:
@@ -92,12 +92,14 @@ def _pick_column(labels, conflicts, sizes, alpha, budget, rng):
 
 @njit(cache=True)
 def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, budget, it0, steps,
-                 cap, t_start, t_end, swap_prob, total, rng):
-    """Run up to ``steps`` annealing steps from ``it0`` (of ``cap``); return (next it, excess)."""
+                 cap, t_start, t_end, swap_prob, total, rng, work_left):
+    """Run up to ``steps`` annealing steps from ``it0`` (of ``cap``), stopping once they have cost
+    ``work_left`` operations; return (next it, excess, operations)."""
     n = labels.shape[0]
     it = it0
+    work = 0.0
     ratio = t_end / t_start
-    while it < it0 + steps and total > 0:
+    while it < it0 + steps and total > 0 and work < work_left:
         temp = t_start * ratio ** (it / cap)
         j = _pick_column(labels, conflicts, sizes, alpha, budget, rng)
         a = labels[j]
@@ -105,6 +107,8 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
         if b >= a:
             b += 1
         d = _move_delta(j, b, labels, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget)
+        # the column pick, then the moved columns' rows, read twice each (3 operations a read)
+        work += 96 + 12 * (col_ptr[j + 1] - col_ptr[j])
         partner = -1
         if rand_unit(rng) < swap_prob:
             # Swap: j goes to b and a random column of b comes back to a.
@@ -114,7 +118,9 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
                 if labels[k] == b:
                     partner = k
                     break
+            work += 3 * (s + 1)
         if partner >= 0:
+            work += 12 * (col_ptr[partner + 1] - col_ptr[partner])
             _apply(j, b, labels, counts, conflicts, sizes, col_ptr, col_rows)
             d += _move_delta(partner, a, labels, counts, conflicts, sizes, col_ptr, col_rows, alpha, budget)
             _apply(partner, a, labels, counts, conflicts, sizes, col_ptr, col_rows)
@@ -126,17 +132,17 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
             _apply(partner, b, labels, counts, conflicts, sizes, col_ptr, col_rows)
             _apply(j, a, labels, counts, conflicts, sizes, col_ptr, col_rows)
         it += 1
-    return it, total
+    return it, total, work
 
 
 def anneal(problem: CombineProblem, options: Options, params: AnnealParams = AnnealParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by annealing."""
-    deadline = time.perf_counter() + options.time_limit
+    work_budget = WorkBudget.start(options.time_limit)
     labels0 = start_labels(problem, options)
     alpha, budget = problem.alpha, problem.budget
     cap = params.base_iters + params.per_column * int(problem.nonempty.size)
 
-    def repair(labels, counts, conflicts, sizes, G, csr, rng, deadline):
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, work_budget):
         col_ptr, col_rows = csr[0], csr[1]
         total = int(sum(excess(c, s, alpha, budget) for c, s in zip(conflicts[:G], sizes[:G])))
         if total == 0:
@@ -144,14 +150,16 @@ def anneal(problem: CombineProblem, options: Options, params: AnnealParams = Ann
 
         def steps(it, n):
             nonlocal total
-            it, total = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, budget,
-                                     it, n, cap, params.t_start, params.t_end, params.swap_prob, total, rng)
+            it, total, work = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha,
+                                           budget, it, n, cap, params.t_start, params.t_end, params.swap_prob,
+                                           total, rng, work_budget.ops)
+            work_budget.spend(work)
             return it, total
 
-        it, total = run_in_chunks(steps, cap, params.chunk, deadline)
+        it, total = run_in_chunks(steps, cap, params.chunk, work_budget)
         return total == 0, it
 
-    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03, deadline=deadline)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03, budget=work_budget)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:

@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit
 
 from ..chunks import run_in_chunks
+from ..work import WorkBudget
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import (bits_add, column_bits, compact, expand_labels, first_budget_fit, first_free_group,
@@ -78,7 +79,7 @@ def degrees(col_ptr, col_rows, row_ptr, row_cols, deadline: float = math.inf) ->
         degrees_range(col_ptr, col_rows, row_ptr, row_cols, it, it + n, deg, stamp)
         return it + n, m - it - n
 
-    done, _ = run_in_chunks(steps, m, m, deadline)
+    done, _ = run_in_chunks(steps, m, m, WorkBudget(math.inf, deadline))
     return deg if done == m else None
 
 
@@ -202,7 +203,7 @@ def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.nda
                          *state, problem.alpha, problem.budget)
         return it + n, m - it - n
 
-    placed, _ = run_in_chunks(steps, m, m, deadline)
+    placed, _ = run_in_chunks(steps, m, m, WorkBudget(math.inf, deadline))
     if placed < m:
         return None
     return expand_labels(problem.shape[1], keep, state[7])

@@ -13,12 +13,14 @@ Every stage starts from the best answer so far, and the portfolio stops as
 soon as the answer meets the lower bound (gamma = 0: proven optimal). The
 result carries the best bound any stage proved.
 
-Determinism: the heuristics and the local searches stop on iteration caps
-derived from the instance size, so with the same seed they give the same
-answer unless the time limit cuts them short. CP-SAT gets the wall-clock time
-left as a cap and a deterministic work budget of the remaining share of
-``time_limit`` (:mod:`solvers.cpsat_budget`), so with one worker its answer
-only changes when machine load makes the cap bind.
+Determinism: the time limit becomes one work budget (:mod:`solvers.work`).
+Each stage gets a share of the operations left, expressed as its time limit,
+and is charged what it reports spending (``stats["ops"]``; the constructive
+starters are charged nothing), so the stages, their budgets and their answers
+do not depend on the clock. The local searches and the LP bound stop on their
+budgets; CP-SAT on a deterministic work budget of the remaining share of
+``time_limit`` (:mod:`solvers.cpsat_budget`). The wall clock stays a hard cap:
+no stage is given more than the time left.
 
 Ctrl-C (KeyboardInterrupt) ends the run early and returns the best answer so
 far with ``stats["interrupted"] = True``. During the CP-SAT stage the signal is
@@ -32,7 +34,6 @@ portfolios", Artificial Intelligence 126, 2001, doi:10.1016/S0004-3702(00)00081-
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from ..check import conflict_pruned
 from ..cpsat_budget import WORK_PER_SECOND
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
+from ..work import OPS_PER_SECOND, WorkBudget
 from . import anneal, cpsat, tabu
 from . import lp_bound as lp_bound_mod
 from .reduce import STARTERS, lower_bound, raise_bound, start_labels
@@ -67,7 +69,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
     """Best answer and best bound of the portfolio stages within options.time_limit."""
     from . import SOLVERS  # the registry imports this module
 
-    deadline = time.perf_counter() + options.time_limit
+    budget = WorkBudget.start(options.time_limit)
     lb = lower_bound(problem)
     best, best_score, bound, proven = None, None, lb, False
     stages: list[str] = []
@@ -80,6 +82,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
         stages.append(f"{name}:{score[0]}")
         if "fallback" in outcome.stats:
             stats[f"{name}_fallback"] = outcome.stats["fallback"]
+        budget.spend(outcome.stats.get("ops", 0.0))
         if outcome.bound is not None:
             bound = max(bound, int(np.ceil(outcome.bound - 1e-9)))
         if best is None or score < best_score:
@@ -89,12 +92,12 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
             proven = proven or outcome.proven
 
     def done() -> bool:
-        return proven or (best_score[0] <= bound and best_score[1] == 0.0) \
-            or time.perf_counter() >= deadline
+        return proven or (best_score[0] <= bound and best_score[1] == 0.0) or budget.exhausted
 
     def remaining(share: float = 1.0, work_limit: float | None = None) -> Options:
-        left = max(deadline - time.perf_counter(), 0.01)
-        return dataclasses.replace(options, time_limit=left * share, hint=best, work_limit=work_limit)
+        # the budget's seconds, capped by the wall-clock seconds actually left
+        seconds = min(share * max(budget.ops, 0.0) / OPS_PER_SECOND, budget.deadline - budget.now())
+        return dataclasses.replace(options, time_limit=max(seconds, 0.01), hint=best, work_limit=work_limit)
 
     try:
         if options.hint is not None:
@@ -110,6 +113,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
         if problem.budget == 0 and problem.nonempty.size <= lp_bound_mod.MAX_COLUMNS and not done():
             # Column generation: the set-covering LP bound, often the proof the searches lack.
             lp, stats["lp_bound"] = lp_bound_mod.lp_bound(problem, best, remaining(LP_SHARE))
+            budget.spend(stats["lp_bound"].get("ops", 0.0))
             bound = raise_bound(problem, max(bound, lp))
             left = 1 - LP_SHARE
         if not done():

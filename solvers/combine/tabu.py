@@ -11,8 +11,11 @@ the best other group. A column may not return to a group it left for a random
 tenure of 0..9 plus 0.6 times the number of columns in violating groups, unless
 the move reaches a new best excess (aspiration). Reaching zero excess gives a
 feasible answer with G - 1 groups and the search repeats; it stops at the lower
-bound, at an iteration cap derived from the instance size, or at the time limit
-(the removal loop is shared with annealing: :mod:`.removal`).
+bound, at an iteration cap derived from the instance size, or when its work
+budget is spent (the removal loop is shared with annealing: :mod:`.removal`).
+An iteration costs a scan of the columns plus, for each column in a violating
+group, a look at every group, each about 3 operations: 3 (n + bad * G), plus
+the rows the move refreshes.
 
 Move evaluation is O(1): ``hits[j, g]``, the rows of column j where group g
 already has another nonzero, is kept up to date after each move in
@@ -26,7 +29,6 @@ doi:10.1023/A:1009823419804.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,7 @@ from numba import njit
 from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome, ProblemError
 from ..registry import Solver
+from ..work import WorkBudget
 from ._kernels import add_column, compact, excess, rand_below, remove_column
 from .reduce import start_labels
 from .removal import remove_groups
@@ -52,7 +55,7 @@ class TabuParams:
 
     base_iters: int = 20_000
     per_column: int = 200
-    chunk: int = 2_000   # most iterations between wall-clock checks
+    chunk: int = 2_000   # most iterations between wall-clock checks (answers do not depend on it)
 
     def __post_init__(self):
         for name in ("base_iters", "per_column", "chunk"):
@@ -109,8 +112,9 @@ def _total_excess(conflicts, sizes, G, alpha, budget):
 
 @njit(cache=True)
 def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_rows, row_ptr,
-               row_cols, alpha, budget, it0, steps, best_seen, rng):
-    """Run up to ``steps`` tabu iterations from iteration ``it0``; return (next iteration, excess).
+               row_cols, alpha, budget, it0, steps, best_seen, rng, work_left):
+    """Run up to ``steps`` tabu iterations from iteration ``it0``, stopping once they have cost
+    ``work_left`` operations; return (next iteration, excess, operations).
 
     Resumable: all search state lives in the arrays; ``best_seen[0]`` is the
     attempt's best excess (for aspiration).
@@ -118,7 +122,8 @@ def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_row
     n = labels.shape[0]
     total = _total_excess(conflicts, sizes, G, alpha, budget)
     it = it0
-    while it < it0 + steps and total > 0:
+    work = 0.0
+    while it < it0 + steps and total > 0 and work < work_left:
         best_d = 1 << 62
         bj, bb, ties, bad = -1, -1, 0, 0
         for j in range(n):
@@ -143,18 +148,23 @@ def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_row
                         bj, bb = j, b
         if bj >= 0:
             a = labels[bj]
+            # the move refreshes hits along every row of the moved column
+            for p in range(col_ptr[bj], col_ptr[bj + 1]):
+                r = col_rows[p]
+                work += 3 * (row_ptr[r + 1] - row_ptr[r])
             _move(bj, bb, labels, counts, conflicts, sizes, hits, col_ptr, col_rows, row_ptr, row_cols)
             tabu[bj, a] = it + 1 + rand_below(rng, 10) + np.int64(0.6 * bad)
             total += best_d
             if total < best_seen[0]:
                 best_seen[0] = total
+        work += 3 * (n + bad * G)
         it += 1
-    return it, total
+    return it, total, work
 
 
 def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuParams()) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
-    deadline = time.perf_counter() + options.time_limit
+    work_budget = WorkBudget.start(options.time_limit)
     labels0 = start_labels(problem, options)
     keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
     G = int(labels0.max()) + 1
@@ -163,7 +173,7 @@ def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuPar
         return Outcome(labels0, stats={"start_groups": G, "iterations": 0, "fallback": reason})
     cap = params.base_iters + params.per_column * keep.size
 
-    def repair(labels, counts, conflicts, sizes, G, csr, rng, deadline):
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, work_budget):
         col_ptr, col_rows = csr[0], csr[1]
         hits = np.zeros((labels.size, G), dtype=np.int32)
         _fill_hits(labels, counts, col_ptr, col_rows, G, hits)
@@ -171,13 +181,16 @@ def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuPar
         best_seen = np.array([1 << 62], dtype=np.int64)
 
         def steps(it, n):
-            return tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr, col_rows,
-                              row_ptr, row_cols, problem.alpha, problem.budget, it, n, best_seen, rng)
+            it, total, work = tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr,
+                                         col_rows, row_ptr, row_cols, problem.alpha, problem.budget, it, n,
+                                         best_seen, rng, work_budget.ops)
+            work_budget.spend(work)
+            return it, total
 
-        it, total = run_in_chunks(steps, cap, params.chunk, deadline)
+        it, total = run_in_chunks(steps, cap, params.chunk, work_budget)
         return total == 0, it
 
-    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15, deadline=deadline)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15, budget=work_budget)
 
 
 def _run(problem: CombineProblem, options: Options) -> Outcome:

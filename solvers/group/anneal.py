@@ -116,7 +116,7 @@ def anneal(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudg
                 done = last
         except KeyboardInterrupt:
             interrupted = True
-    stats = {"moves": done, "t0": t0, "time_limit_hit": done < moves and not interrupted,
+    stats = {"moves": done, "t0": t0, "ops": budget.spent, "time_limit_hit": done < moves and not interrupted,
              "interrupted": interrupted}
     return best_order, stats
 

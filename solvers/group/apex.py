@@ -186,7 +186,7 @@ def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Wo
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"moves": moves, "escapes": escapes - left, "budget_hit": budget.exhausted,
+    stats = {"moves": moves, "escapes": escapes - left, "ops": budget.spent, "budget_hit": budget.exhausted,
              "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return st.final_best(), stats
 
@@ -225,7 +225,8 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkB
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "budget_hit": done < steps and budget.exhausted,
+    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "ops": budget.spent,
+             "budget_hit": done < steps and budget.exhausted,
              "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return st.final_best(), stats
 
@@ -391,7 +392,8 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, b
     if total > best_total + tol:
         best_order = order.copy()
     stats = {"window_groups": used_m, "windows": len(windows), "passes": passes,
-             "escapes": escapes - left, "budget_hit": budget.exhausted, "time_limit_hit": budget.time_up,
+             "escapes": escapes - left, "ops": budget.spent, "budget_hit": budget.exhausted,
+             "time_limit_hit": budget.time_up,
              "interrupted": interrupted}
     return best_order, stats
 

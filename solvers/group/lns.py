@@ -89,7 +89,7 @@ def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
                 total = new_total
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"moves": moves, "improving_moves": int(improved),
+    stats = {"moves": moves, "improving_moves": int(improved), "ops": budget.spent,
              "budget_hit": budget.exhausted, "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return order, stats
 

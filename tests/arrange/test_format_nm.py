@@ -69,6 +69,16 @@ def test_padding_columns():
     assert np.array_equal(nm.decode(packed), np.where(M, W, 0))
 
 
+def test_values_at_reads_the_stored_slots_on_padding():
+    """Re-reading the weights at the stored slots gives back the packed values, also where a
+    group's kept slots fall on padding columns (a row with fewer than n nonzeros there)."""
+    W = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 1.0, 0.0, 2.0, 0.0]])
+    packed = nm.encode_order(W, 2, 4, None)
+    assert packed.padded == 3
+    assert np.array_equal(nm.values_at(packed, W), packed.values)
+    assert np.array_equal(nm.values_at(packed, 2 * W), 2 * packed.values)
+
+
 @pytest.mark.parametrize("n,m", [(4, 4), (5, 4), (1, 1), (0, 4), (2.0, 4)])
 def test_bad_params_one_line_error(n, m):
     """n >= m, m < 2, n < 1 and non-integers are refused in one line."""

@@ -189,3 +189,19 @@ def test_feasible_groups_are_all_conflict_free_subsets():
     groups = cpsat.feasible_groups(problem)
     assert len(groups) == len(expected) and set(groups) == expected
     assert cpsat.feasible_groups(problem, limit=3) is None or len(expected) <= 3
+
+
+@pytest.mark.parametrize("solver", ["tabu", "anneal", "auto"])
+def test_same_seed_same_answer_when_the_budget_binds(solver):
+    """gamma > 0 and a time limit far below the searches' iteration caps: the work budget
+    derived from it, not the clock, ends them, so two runs give the same labels."""
+    rng = np.random.default_rng(11)
+    problem = CombineProblem(rng.random((128, 256)) * (rng.random((128, 256)) < 0.1), 8, 0.05)
+    solve(problem, solver, Options(time_limit=3.0))  # compile the kernels outside the short limit
+    opts = Options(time_limit=0.5, seed=4)
+    a, b = solve(problem, solver, opts), solve(problem, solver, opts)
+    assert np.array_equal(a.labels, b.labels)
+    if solver == "auto":
+        assert a.stats["stages"] == b.stats["stages"]
+    else:
+        assert a.stats["budget_hit"] and not a.stats["interrupted_by_time"]
