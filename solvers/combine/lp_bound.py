@@ -58,8 +58,8 @@ MAX_COLUMNS = 1024
 # portfolio and then CP-SAT both ask, and a rerun with no more time cannot do better.
 _ATTEMPTS: "weakref.WeakKeyDictionary[CombineProblem, tuple]" = weakref.WeakKeyDictionary()
 # Operations charged per (group in the master LP x column) for one re-solve: GLOP takes
-# 40-180 ns per such pair on these machines (128-256 rows, 256-1024 columns).
-_LP_OPS = 80
+# 55-80 ns per such pair on the medium suite here, about half the budget's rate.
+_LP_OPS = 40
 # New groups added to the master LP per pricing round, best first.
 _GROUPS_PER_ROUND = 64
 # Integer scale of the duals in the exact pricing model.
