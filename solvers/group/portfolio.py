@@ -8,10 +8,10 @@
   up to TABU_MAX_COLUMNS columns, tabu search over cross-group swaps (the
   channel-swap neighbourhood of Apex) then LNS with assignment moves; above it,
   where the O(N^2) swap scans get slow, LNS first, then simulated annealing on
-  whatever time LNS leaves (it stops when it stalls). Measured on random
-  256 x 1024 and 64 x 2048 layers at k = 4, n = 2 with 2 s: LNS alone 32.1% and
-  60.5% efficacy, tabu alone 16.4% and 12.7%; on 128 x 256, tabu 41.4% and LNS
-  38.3%. Every stage is never worse than its start, so the answer is never
+  whatever budget LNS leaves (it stops when it stalls). Measured on random
+  256 x 1024 and 64 x 2048 layers at k = 4, n = 2 with 2 s: LNS alone 31.5% and
+  59.9% efficacy, tabu alone 17.8% on the first; on 128 x 256, tabu 41.0% and
+  LNS 39.1%. Every stage is never worse than its start, so the answer is never
   worse than the hint (or the identity order). On the Apex instance tabu alone
   reaches 39.26% efficacy, within 0.5 points of the set-partitioning LP bound
   (39.72%).
