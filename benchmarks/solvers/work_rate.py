@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 import solvers.work
-from solvers import combine, group
+from solvers import combine, group, permdiag
 from solvers.problem import CombineProblem, GroupProblem, Options
 
 SECONDS = 2.0
@@ -27,6 +27,8 @@ P2_SEARCHES = ["apex-swap", "tabu", "apex-window2", "anneal", "lns"]
 #: (rows, columns, density, alpha, gamma)
 P1_INSTANCES = [(64, 256, 0.1, 8, 0.0), (128, 256, 0.1, 8, 0.05), (256, 512, 0.1, 8, 0.02), (128, 2048, 0.1, 8, 0.05)]
 P1_SEARCHES = ["tabu", "anneal"]
+#: PermDNN projection: (rows, columns, p, solver)
+PERMDIAG_INSTANCES = [(8, 10, 2, "exact"), (256, 256, 8, "assign"), (512, 512, 8, "assign"), (1024, 1024, 4, "assign")]
 
 
 def _p1(R, N, density, alpha, gamma):
@@ -36,6 +38,10 @@ def _p1(R, N, density, alpha, gamma):
 
 def _p2(R, N, k, n):
     return GroupProblem(np.random.default_rng([R, N]).random((R, N)), k=k, n=n)
+
+
+def _permdiag(R, N, p):
+    return permdiag.PermDiagProblem(np.random.default_rng([R, N, p]).standard_normal((R, N)) ** 2, p)
 
 
 def _ops(stats: dict) -> float:
@@ -54,11 +60,12 @@ def _measure(module, problem, name):
 
 
 def main():
-    module_of = {"p1": combine, "p2": group}
+    module_of = {"p1": combine, "p2": group, "permdiag": permdiag}
     for name in P1_SEARCHES:
         combine.solve(_p1(*P1_INSTANCES[0]), name, Options(time_limit=30))
     for name in P2_SEARCHES:
         group.solve(_p2(8, 16, 4, 2), name, Options(time_limit=30))
+    permdiag.solve(_permdiag(8, 8, 2), "assign", Options(time_limit=30))
     print(f"credited: {solvers.work.OPS_PER_SECOND:.2g} operations per second of time limit\n")
     print("| problem | search | instance | operations | seconds | ops/s | slack |")
     print("|---|---|---|---|---|---|---|")
@@ -69,6 +76,7 @@ def main():
              for R, N, k, n in P2_INSTANCES for name in P2_SEARCHES
              # O(N^2) swap scans: the portfolio does not use them above 256 columns
              if not (name in ("apex-swap", "tabu", "apex-window2") and N > 256)]
+    runs += [("permdiag", name, f"{R} x {N}, p = {p}", _permdiag(R, N, p)) for R, N, p, name in PERMDIAG_INSTANCES]
     for prob, name, label, problem in runs:
         ops, secs = _measure(module_of[prob], problem, name)
         rate = ops / secs
