@@ -38,14 +38,16 @@ def digits_pixels() -> dict:
     return out
 
 
-def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int | None):
-    """(engine spec, baseline spec or None) for one layer; GEMM N = filters, K = matrix columns.
+def _lanes(cfg: CompressConfig, subword_lanes: int | None) -> int:
+    """Subword cells per PE: 1 without subwords, else ``subword_lanes`` or bits / subword."""
+    if cfg.subword is None:
+        return 1
+    return cfg.bits // cfg.subword if subword_lanes is None else subword_lanes
 
-    ``lanes``: subword cells per PE (None: bits / subword).
-    """
+
+def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int):
+    """(engine spec, baseline spec or None) for one layer; GEMM N = filters, K = matrix columns."""
     nnz = int(np.count_nonzero(o.weights))
-    if cfg.subword is not None and lanes is None:
-        lanes = cfg.bits // cfg.subword
     common = dict(weight_bits=cfg.bits, nnz=nnz, name=o.name)
     if cfg.problem == "p1" and cfg.subword is None:
         spec = hwmodel.column_combined_layer(M, o.rows, o.cols, o.packed_cols, cfg.alpha, **common)
@@ -56,8 +58,7 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int | None):
         dense = hwmodel.dense_layer(M, o.rows, o.cols, **common)
         spec = hwmodel.LayerSpec(
             M, o.rows, o.cols, o.packed_cols, cfg.k, cfg.bits, dense.act_bits, cfg.value_bits,
-            hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name,
-            lanes if cfg.subword is not None else 1)
+            hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name, lanes)
     base = None
     if o.baseline_cols:
         base_nnz = min(nnz, o.rows * o.cols)
@@ -77,10 +78,10 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
     the lanes of a b-bit PE; 1: a whole PE per subword).
     """
     pixels = pixels or {}
-    per_layer, sums, lanes = [], {}, 1
+    lanes = _lanes(report.config, subword_lanes)
+    per_layer, sums = [], {}
     for o in report.layers:
-        spec, base = _specs(o, report.config, pixels.get(o.name, 1), subword_lanes)
-        lanes = spec.lanes
+        spec, base = _specs(o, report.config, pixels.get(o.name, 1), lanes)
         forms = {"dense": spec.dense(), "engine": spec}
         if base is not None:
             forms["baseline"] = base

@@ -9,10 +9,9 @@ operations, :data:`OPS_PER_SECOND` per second, and a search charges each batch
 of steps its estimated operation count (its own cost model, the same one that
 sizes its kernel calls) and stops when the budget is spent; batch sizes depend
 only on the instance, so the stopping point does too.  The rate is set well
-below what the searches achieve on an idle machine (about twice, measured
+below what the searches achieve on an idle machine (about half of it, measured
 by ``benchmarks/solvers/work_rate.py``), so the budget, not the clock, ends a
-search; the wall-clock deadline still
-stops it on a heavily loaded machine.  A pipeline hands each stage a share of
+search; the wall-clock deadline still stops it on a heavily loaded machine.  A pipeline hands each stage a share of
 what is left (:meth:`WorkBudget.share`) and charges the stage's spending back
 (:meth:`WorkBudget.charge`), so the split is deterministic too.
 
@@ -60,13 +59,14 @@ class WorkBudget:
         """How many steps of ``ops_per_step`` operations the budget still pays for."""
         return max(0, int(self.ops // max(ops_per_step, 1.0)))
 
-    @staticmethod
-    def now() -> float:
-        return time.perf_counter()
+    @property
+    def seconds_left(self) -> float:
+        """Wall-clock seconds to the deadline (negative once past it)."""
+        return self.deadline - time.perf_counter()
 
     @property
     def time_up(self) -> bool:
-        return self.now() >= self.deadline
+        return self.seconds_left <= 0
 
     @property
     def exhausted(self) -> bool:

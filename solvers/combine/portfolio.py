@@ -96,7 +96,7 @@ def auto(problem: CombineProblem, options: Options) -> Outcome:
 
     def remaining(share: float = 1.0, work_limit: float | None = None) -> Options:
         # the budget's seconds, capped by the wall-clock seconds actually left
-        seconds = min(share * max(budget.ops, 0.0) / OPS_PER_SECOND, budget.deadline - budget.now())
+        seconds = min(share * max(budget.ops, 0.0) / OPS_PER_SECOND, budget.seconds_left)
         return dataclasses.replace(options, time_limit=max(seconds, 0.01), hint=best, work_limit=work_limit)
 
     try:
