@@ -7,15 +7,17 @@ be overridden from a JSON file.
 
 Method: energy = sum over actions of count * cost.  Every stored cell is
 multiplied for every pixel (no zero skipping), so a layer executes
-M * N * K_packed MACs (one per subword lane for a subword layer).  A multiply of a-bit by b-bit operands costs
-``mult_8x8 * a * b / 64`` (array multipliers grow with the product of the
-widths; 32x32 then gives 3.2 pJ against Horowitz's 3.1).  Each MAC adds into a
-32-bit accumulator and makes ``fan_in + 1`` register-file accesses (the
-``fan_in`` input words passing through the cell, the weight); each PE reads
-and writes its partial sum once a cycle (2 accesses, shared by its lanes).  A cell of fan-in alpha selects with an alpha:1 multiplexer
-of (alpha - 1) 2:1 mux bits per activation bit; a subword cell shifts its
-product through ceil(log2(b / s)) barrel-shifter stages of (s + act_bits) 2:1
-mux bits.  SRAM and DRAM costs are per 64-bit access, charged per bit moved.
+M * N * K_packed MACs (one per subword lane for a subword layer).  A multiply
+of a-bit by b-bit operands costs ``mult_8x8 * a * b / 64`` (array multipliers
+grow with the product of the widths; 32x32 then gives 3.2 pJ against
+Horowitz's 3.1).  Each MAC adds into a 32-bit accumulator and makes
+``fan_in + 1`` register-file accesses (the ``fan_in`` input words passing
+through the cell, the weight); each PE reads and writes its partial sum once a
+cycle (2 accesses, shared by its lanes).  A cell of fan-in alpha selects with
+an alpha:1 multiplexer of (alpha - 1) 2:1 mux bits per activation bit; a
+subword cell shifts its product through ceil(log2(b / s)) barrel-shifter
+stages of (s + act_bits) 2:1 mux bits.  SRAM and DRAM costs are per 64-bit
+access, charged per bit moved.
 
 Default table (45 nm; pJ):
 

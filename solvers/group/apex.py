@@ -393,8 +393,7 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, b
         best_order = order.copy()
     stats = {"window_groups": used_m, "windows": len(windows), "passes": passes,
              "escapes": escapes - left, "ops": budget.spent, "budget_hit": budget.exhausted,
-             "time_limit_hit": budget.time_up,
-             "interrupted": interrupted}
+             "time_limit_hit": budget.time_up, "interrupted": interrupted}
     return best_order, stats
 
 
@@ -405,7 +404,8 @@ def _swap_solver(problem: GroupProblem, options: Options) -> Outcome:
 
 
 def _tabu_solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = tabu_swap(problem, start_order(problem, options), options.seed, WorkBudget.start(options.time_limit))
+    order, stats = tabu_swap(problem, start_order(problem, options), options.seed,
+                             WorkBudget.start(options.time_limit))
     return Outcome(order, stats={"method": "tabu swap", **stats})
 
 
