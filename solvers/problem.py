@@ -191,6 +191,7 @@ class CombineResult:
     lower_bound: int
     status: str             # "optimal" (proven) or "feasible"
     pruned: np.ndarray      # bool (R, N): nonzeros removed by conflicts
+    keep_mask: np.ndarray   # bool (R, N): nonzeros that survive (the mask to fine-tune under)
     pruned_magnitude: float
     total_magnitude: float
     seconds: float

@@ -62,7 +62,7 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     stats["groups_optimal"] = proven or G == bound
     return CombineResult(
         groups=groups, labels=labels, num_groups=G, lower_bound=bound,
-        status="optimal" if proven else "feasible", pruned=pruned,
+        status="optimal" if proven else "feasible", pruned=pruned, keep_mask=problem.mask & ~pruned,
         pruned_magnitude=pruned_mag, total_magnitude=float(problem.magnitude.sum()),
         seconds=seconds, solver=spec.name, shape=problem.shape, alpha=problem.alpha,
         gamma=problem.gamma, stats=stats,
