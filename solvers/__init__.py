@@ -7,14 +7,15 @@ and P2 fixed-ratio grouping (:mod:`solvers.group`). This package imports neither
 
 from . import combine, group, knapsack, patterns, permdiag, sparse_coding
 from .bounds import combine_lower_bound, rows_bound
-from .check import check_labels, kept_magnitude
-from .problem import (
-    CombineProblem, CombineResult, GroupProblem, GroupResult, InvalidSolution, Options,
-    Outcome, ProblemError,
-)
+from .budget import Budget
+from .check import check_labels, kept_magnitude, kept_mask
+from .problem import CombineProblem, GroupProblem, InvalidSolution, Options, Outcome, ProblemError
+from .registry import Solver, load_solver, lookup, register
+from .result import CombineResult, GroupResult, Result, efficacy
 
 __all__ = [
-    "combine", "group", "knapsack", "patterns", "permdiag", "sparse_coding", "combine_lower_bound", "rows_bound", "check_labels", "kept_magnitude",
+    "combine", "group", "knapsack", "patterns", "permdiag", "sparse_coding", "combine_lower_bound",
+    "rows_bound", "check_labels", "kept_magnitude", "kept_mask", "Budget",
     "CombineProblem", "CombineResult", "GroupProblem", "GroupResult", "InvalidSolution",
-    "Options", "Outcome", "ProblemError",
+    "Options", "Outcome", "ProblemError", "Result", "Solver", "efficacy", "load_solver", "lookup", "register",
 ]

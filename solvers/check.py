@@ -10,7 +10,7 @@ import numpy as np
 
 from .problem import CombineProblem, GroupProblem, InvalidSolution
 
-__all__ = ["check_labels", "conflict_pruned", "kept_magnitude"]
+__all__ = ["check_labels", "conflict_pruned", "kept_magnitude", "kept_mask"]
 
 
 def _cells(magnitude: np.ndarray, labels: np.ndarray):
@@ -100,3 +100,20 @@ def kept_magnitude(problem: GroupProblem, order) -> float:
     cells = problem.magnitude[:, order].reshape(R, N // problem.k, problem.k)
     top = np.sort(cells, axis=2)[:, :, problem.k - problem.n:]
     return float(top.sum())
+
+
+def kept_mask(problem: GroupProblem, order) -> np.ndarray:
+    """Bool (R, N) in the original column order: the nonzeros a P2 order keeps.
+
+    Each (row, group) cell keeps its n largest magnitudes; among equal ones the
+    earlier position in the order (the rule the N:M format encodes with).
+    """
+    order = np.asarray(order, dtype=np.int64)
+    R, N = problem.shape
+    cells = problem.magnitude[:, order].reshape(R, N // problem.k, problem.k)
+    top = np.argsort(-cells, axis=2, kind="stable")[:, :, :problem.n]
+    keep = np.zeros(cells.shape, dtype=bool)
+    np.put_along_axis(keep, top, True, axis=2)
+    out = np.empty((R, N), dtype=bool)
+    out[:, order] = keep.reshape(R, N)
+    return out & (problem.magnitude > 0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .work import WorkBudget
+from .budget import Budget
 
 __all__ = ["run_in_chunks"]
 
@@ -22,7 +22,7 @@ __all__ = ["run_in_chunks"]
 _CALL_SECONDS = 0.02
 
 
-def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, budget: WorkBudget) -> tuple:
+def run_in_chunks(steps: Callable[[int, int], tuple], cap: int, max_chunk: int, budget: Budget) -> tuple:
     """Call ``steps(it, n) -> (it, left)`` until nothing is left (0), ``cap`` steps, or ``budget`` is exhausted.
 
     Returns the last (it, left); ``left`` is whatever the caller counts down

@@ -47,13 +47,15 @@ import heapq
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .cpsat_budget import Budget, new_solver
+from .budget import Budget
 from .problem import Options, Outcome, ProblemError, _check_int
 from .registry import Solver, lookup
+from .result import Result
+from .run import run_solver
 
 __all__ = [
     "PatternProblem",
@@ -124,23 +126,21 @@ class PatternProblem:
         return cls(e, n, K, cand, np.asarray(counts, dtype=np.int64), values)
 
 
-@dataclass
-class PatternResult:
-    """A pattern selection: chosen patterns, each kernel's pattern, value, bound, status."""
+@dataclass(kw_only=True)
+class PatternResult(Result):
+    """A pattern selection: chosen patterns, each kernel's pattern; ``objective`` the kept energy,
+    ``bound`` an upper bound on the optimum over the candidates."""
 
     patterns: np.ndarray     # (K', k2) bool, K' <= K
     assignment: np.ndarray   # (C,) int64 row of ``patterns`` per kernel
-    value: float             # total kept energy
-    bound: float             # upper bound on the optimum over the candidates
-    status: str              # "optimal" (proven) or "feasible"
-    seconds: float
-    solver: str
-    stats: dict = field(default_factory=dict)
+    sense: str = "max"
 
     @property
-    def gap(self) -> float:
-        """(bound - value) / bound."""
-        return (self.bound - self.value) / self.bound if self.bound > 0 else 0.0
+    def value(self) -> float:
+        return float(self.objective)
+
+    def _row_extras(self) -> dict:
+        return {"patterns": int(self.patterns.shape[0])}
 
 
 def coverage(values: np.ndarray, chosen) -> float:
@@ -199,7 +199,7 @@ def upper_bound(values: np.ndarray, chosen, K: int, iterations: int = _DUAL_STEP
     return best
 
 
-def greedy(problem: PatternProblem, options: Options) -> Outcome:
+def greedy(problem: PatternProblem, options: Options, budget: Budget) -> Outcome:
     """Lazy greedy: (1 - 1/e)-approximate, with the submodular online bound."""
     V = problem.values
     current = np.zeros(V.shape[0])
@@ -219,17 +219,18 @@ def greedy(problem: PatternProblem, options: Options) -> Outcome:
         evaluations += 1
         heapq.heappush(heap, (-gain, p, len(chosen)))
     chosen = np.asarray(chosen, dtype=np.int64)
-    return Outcome(chosen, upper_bound(V, chosen, problem.K), False, {"evaluations": evaluations})
+    return Outcome(chosen, upper_bound(V, chosen, problem.K), bound_kind="lagrangian",
+                   iterations=evaluations)
 
 
-def frequency(problem: PatternProblem, options: Options) -> Outcome:
+def frequency(problem: PatternProblem, options: Options, budget: Budget) -> Outcome:
     """PCNN's rule: the K candidates that are most often some kernel's own top-n mask."""
     totals = problem.values.sum(axis=0)
     order = np.lexsort((np.arange(totals.size), -totals, -problem.counts))
     chosen = order[:problem.K]
     # Patterns no kernel prefers (possible with candidates="all") are never counted in.
     chosen = np.asarray(chosen[problem.counts[chosen] > 0], dtype=np.int64)
-    return Outcome(chosen, upper_bound(problem.values, chosen, problem.K))
+    return Outcome(chosen, upper_bound(problem.values, chosen, problem.K), bound_kind="lagrangian")
 
 
 def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -265,16 +266,16 @@ def build_model(problem: PatternProblem, hint=None):
     return model, y, x, factor
 
 
-def cpsat(problem: PatternProblem, options: Options) -> Outcome:
+def cpsat(problem: PatternProblem, options: Options, budget: Budget) -> Outcome:
     """Exact facility location over the candidates with CP-SAT, hinted with greedy."""
     from ortools.sat.python import cp_model
 
-    budget = Budget.start(options)    # the clock runs from here: greedy and the build count
-    start = greedy(problem, options)
+    start = greedy(problem, options, budget)
     model, y, _, factor = build_model(problem, start.solution)
-    solver = new_solver(options, budget)
+    solver = budget.cpsat_solver(options.seed, options.workers)
     solver.parameters.linearization_level = 2  # the facility-location LP relaxation is strong
     code = solver.solve(model)
+    budget.spend_cpsat(solver)
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         chosen = np.flatnonzero([solver.value(v) for v in y]).astype(np.int64)
         bound = min(solver.best_objective_bound / factor, start.bound)
@@ -285,8 +286,8 @@ def cpsat(problem: PatternProblem, options: Options) -> Outcome:
         raise RuntimeError(f"CP-SAT returned {solver.status_name(code)} on a feasible model")
     if coverage(problem.values, start.solution) > coverage(problem.values, chosen):
         chosen = start.solution  # integer rounding can rank two near-equal answers the other way
-    return Outcome(chosen, bound, proven, {"cpsat_status": solver.status_name(code),
-                                          "branches": solver.num_branches})
+    return Outcome(chosen, bound, proven, bound_kind="cpsat",
+                   stats={"cpsat_status": solver.status_name(code), "branches": solver.num_branches})
 
 
 SOLVERS = {
@@ -304,7 +305,7 @@ def select_patterns(energy, n: int, K: int, solver="greedy", candidates: str = "
     ----------
     energy : (C, k*k) non-negative array (w^2 or |w| per kernel position).
     n, K : kept weights per kernel (1 <= n <= k*k) and the number of patterns (>= 1).
-    solver : a name in :data:`SOLVERS` or a callable ``(problem, options) -> Outcome``.
+    solver : a name in :data:`SOLVERS` or a callable ``(problem, options, budget) -> Outcome``.
     candidates : "topn" (distinct top-n masks) or "all" (every n-subset).
 
     Raises
@@ -319,25 +320,28 @@ def select_patterns(energy, n: int, K: int, solver="greedy", candidates: str = "
     >>> r.value, r.status, r.assignment.tolist()
     (13.0, 'feasible', [1, 0, 1])
     """
+    begin = time.perf_counter()
     spec = lookup(SOLVERS, solver, "pattern")
     options = options or Options()
+    budget = Budget.start(options.time_limit)
     problem = PatternProblem.build(energy, n, K, candidates)
-    begin = time.perf_counter()
     if problem.candidates.shape[0] <= problem.K:
-        outcome = Outcome(np.arange(problem.candidates.shape[0], dtype=np.int64),
-                          float(problem.values.max(axis=1).sum()), True)
+        outcome, stopped_by = Outcome(np.arange(problem.candidates.shape[0], dtype=np.int64),
+                                      float(problem.values.max(axis=1).sum()), True, bound_kind="all"), "done"
     else:
-        outcome = spec.run(problem, options)
-    seconds = time.perf_counter() - begin
+        outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget)
     chosen = np.unique(np.asarray(outcome.solution, dtype=np.int64))
     if chosen.size == 0 or chosen.size > problem.K or chosen.min() < 0 \
             or chosen.max() >= problem.candidates.shape[0]:
         raise ProblemError(f"solver {spec.name} chose an invalid pattern set {chosen.tolist()}")
     value = coverage(problem.values, chosen)
     bound = outcome.bound if outcome.bound is not None else (value if outcome.proven else math.inf)
-    return PatternResult(problem.candidates[chosen], assign(problem.values, chosen), value,
-                         max(bound, value), "optimal" if outcome.proven else "feasible", seconds,
-                         spec.name, dict(outcome.stats, candidates=int(problem.candidates.shape[0])))
+    return PatternResult(
+        objective=value, bound=max(bound, value), bound_kind=outcome.bound_kind or "",
+        status="optimal" if outcome.proven else "feasible", seconds=time.perf_counter() - begin,
+        solver=spec.name, iterations=outcome.iterations, ops=budget.spent, stopped_by=stopped_by,
+        fallback=outcome.fallback, stats=dict(outcome.stats, candidates=int(problem.candidates.shape[0])),
+        patterns=problem.candidates[chosen], assignment=assign(problem.values, chosen))
 
 
 def brute_force(energy, n: int, K: int, candidates: str = "topn") -> float:

@@ -27,7 +27,7 @@ Method:
 
 The solvers' answer is ``(row_order, col_order)``: position -> original index.
 Both solvers stop on a work budget derived from the time limit
-(:mod:`solvers.work`), not on the clock: same seed, same answer.
+(:mod:`solvers.budget`), not on the clock: same seed, same answer.
 
 Reference: C. Deng, S. Liao, Y. Xie, K. K. Parhi, X. Qian, B. Yuan, "PermDNN:
 Efficient Compressed DNN Architecture with Permuted Diagonal Matrices",
@@ -39,14 +39,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from .budget import Budget
 from .group.lns import max_assignment
 from .problem import InvalidSolution, Options, Outcome, ProblemError, _check_int, magnitudes
-from .registry import Solver, lookup, run_timed
-from .work import WorkBudget
+from .registry import Solver, lookup
+from .result import Result
+from .run import run_solver
 
 __all__ = [
     "PermDiagProblem", "PermDiagResult", "SOLVERS", "solve",
@@ -101,30 +104,32 @@ class PermDiagProblem:
         return self.energy.shape[0] // self.p, self.energy.shape[1] // self.p
 
 
-@dataclass
-class PermDiagResult:
-    """A checked answer: orders, best shifts, kept energy against the identity and the bound."""
+@dataclass(kw_only=True)
+class PermDiagResult(Result):
+    """A checked answer: orders, best shifts; ``objective`` the kept energy, ``bound`` its upper bound."""
 
     row_order: np.ndarray   # (R,) position -> original row
     col_order: np.ndarray   # (N,) position -> original column
     shifts: np.ndarray      # (R/p, N/p) int64 best shift per block under the orders
-    kept: float
     identity_kept: float
-    upper_bound: float
     total: float
-    status: str             # "optimal" (proven) or "feasible"
-    seconds: float
-    solver: str
-    stats: dict = field(default_factory=dict)
+    sense: str = "max"
+
+    @property
+    def kept(self) -> float:
+        return float(self.objective)
+
+    @property
+    def upper_bound(self) -> float:
+        return float(self.bound)
 
     @property
     def gain(self) -> float:
         """Kept energy relative to the unpermuted projection (1.0 = no gain)."""
         return self.kept / self.identity_kept if self.identity_kept > 0 else 1.0
 
-    @property
-    def gap(self) -> float:
-        return (self.upper_bound - self.kept) / self.upper_bound if self.upper_bound else 0.0
+    def _row_extras(self) -> dict:
+        return {"gain": self.gain, "identity_kept": self.identity_kept, "total": self.total}
 
 
 def diagonal_positions(p: int) -> np.ndarray:
@@ -192,26 +197,30 @@ def canonical_orders(n: int, p: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- solvers
 
-def _identity(problem: PermDiagProblem, options: Options) -> Outcome:
+def _identity(problem: PermDiagProblem, options: Options, budget: Budget) -> Outcome:
     R, N = problem.shape
     return Outcome((np.arange(R, dtype=np.int64), np.arange(N, dtype=np.int64)),
                    stats={"method": "identity"})
 
 
-def _exact(problem: PermDiagProblem, options: Options) -> Outcome:
+def _exact_fits(problem: PermDiagProblem) -> str | None:
+    R, N = problem.shape
+    pairs = arrangement_count(R, problem.p) * arrangement_count(N, problem.p)
+    if pairs > EXACT_LIMIT:
+        return f"exact permdiag: {pairs} arrangement pairs > limit {EXACT_LIMIT}; use solver 'assign'"
+    return None
+
+
+def _exact(problem: PermDiagProblem, options: Options, budget: Budget) -> Outcome:
     E, p = problem.energy, problem.p
     R, N = E.shape
     pairs = arrangement_count(R, p) * arrangement_count(N, p)
-    if pairs > EXACT_LIMIT:
-        raise ProblemError(f"exact permdiag: {pairs} arrangement pairs > limit {EXACT_LIMIT}; "
-                           f"use solver 'assign'")
     # Loop in Python over the side with fewer arrangements, batch the other in numpy.
     swap = arrangement_count(R, p) > arrangement_count(N, p)
     M = E.T if swap else E
     outer = canonical_orders(M.shape[0], p)
     inner = canonical_orders(M.shape[1], p)
     batch = max(1, _BATCH_ENTRIES // M.size)
-    budget = WorkBudget.start(options.time_limit)
     best, best_pair, done = -1.0, (outer[0], inner[0]), 0
     for rows in outer:
         if budget.exhausted:
@@ -229,8 +238,8 @@ def _exact(problem: PermDiagProblem, options: Options) -> Outcome:
     rows, cols = best_pair
     solution = (cols, rows) if swap else (rows, cols)
     complete = done == outer.shape[0]
-    return Outcome(solution, bound=best if complete else None, proven=complete,
-                   stats={"method": "enumeration", "pairs": pairs, "complete": complete, "ops": budget.spent})
+    return Outcome(solution, bound=best if complete else None, proven=complete, bound_kind="enumeration",
+                   iterations=done, stats={"method": "enumeration", "pairs": pairs, "complete": complete})
 
 
 def _column_step(E: np.ndarray, p: int, row_order: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -251,7 +260,7 @@ def _round_ops(R: int, N: int) -> float:
     return 0.3 * (N ** 3 + R ** 3) + 6e6
 
 
-def _alternate(E: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarray, budget: WorkBudget):
+def _alternate(E: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarray, budget: Budget):
     shifts, kept = kept_energy(E, p, rows, cols)
     tol = _REL_TOL * max(1.0, float(E.sum()))
     rounds = 0
@@ -281,10 +290,9 @@ def _perturb(E: np.ndarray, p: int, rows: np.ndarray, cols: np.ndarray, rng) -> 
     return _column_step(E, p, rows, shifts)
 
 
-def _assign(problem: PermDiagProblem, options: Options) -> Outcome:
+def _assign(problem: PermDiagProblem, options: Options, budget: Budget) -> Outcome:
     E, p = problem.energy, problem.p
     R, N = E.shape
-    budget = WorkBudget.start(options.time_limit)
     rng = np.random.default_rng(options.seed)
     rows, cols, kept, rounds = _alternate(E, p, np.arange(R), np.arange(N), budget)
     tol = _REL_TOL * max(1.0, float(E.sum()))
@@ -297,21 +305,18 @@ def _assign(problem: PermDiagProblem, options: Options) -> Outcome:
         stale = 0 if new_kept > kept + tol else stale + 1
         if new_kept > kept:
             rows, cols, kept = new_rows, new_cols, new_kept
-    return Outcome((rows, cols), stats={"method": "iterated alternating assignment", "kicks": kicks,
-                                        "rounds": rounds, "ops": budget.spent, "budget_hit": budget.ops <= 0,
-                                        "time_limit_hit": budget.time_up})
+    return Outcome((rows, cols), iterations=rounds,
+                   stats={"method": "iterated alternating assignment", "kicks": kicks})
 
 
-def _auto(problem: PermDiagProblem, options: Options) -> Outcome:
-    R, N = problem.shape
-    p = problem.p
-    small = arrangement_count(R, p) * arrangement_count(N, p) <= EXACT_LIMIT
-    return (_exact if small else _assign)(problem, options)
+def _auto(problem: PermDiagProblem, options: Options, budget: Budget) -> Outcome:
+    return (_exact if _exact_fits(problem) is None else _assign)(problem, options, budget)
 
 
 SOLVERS: dict[str, Solver] = {s.name: s for s in [
     Solver("identity", _identity, "unpermuted rows and columns, best shift per block"),
-    Solver("exact", _exact, "enumeration of all distinct row x column arrangements", exact=True),
+    Solver("exact", _exact, "enumeration of all distinct row x column arrangements", exact=True,
+           requires=_exact_fits),
     Solver("assign", _assign, "iterated alternating exact column/row assignment from the identity"),
     Solver("auto", _auto, "exact when the arrangements are few, else assign", exact=True),
 ]}
@@ -325,21 +330,26 @@ def _check_order(order, n: int, side: str) -> np.ndarray:
     return order.astype(np.int64)
 
 
-def solve(problem: PermDiagProblem, solver="auto", options: Options | None = None) -> PermDiagResult:
+def solve(problem: PermDiagProblem, solver="auto", options: Options | None = None,
+          budget: Budget | None = None) -> PermDiagResult:
     """Run a registered solver (name or callable) and return a checked :class:`PermDiagResult`."""
+    begin = time.perf_counter()
     options = options or Options()
+    budget = budget or Budget.start(options.time_limit)
     spec = lookup(SOLVERS, solver, "permdiag")
-    outcome, seconds = run_timed(spec, problem, options)
+    outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget)
     R, N = problem.shape
     rows = _check_order(outcome.solution[0], R, "row")
     cols = _check_order(outcome.solution[1], N, "column")
     shifts, kept = kept_energy(problem.energy, problem.p, rows, cols)
     _, identity_kept = best_shifts(problem.energy, problem.p)
-    bound = upper_bound(problem)
-    if outcome.bound is not None:
-        bound = min(bound, float(outcome.bound))
+    bound, bound_kind = upper_bound(problem), "rows/columns"
+    if outcome.bound is not None and outcome.bound < bound:
+        bound, bound_kind = float(outcome.bound), outcome.bound_kind or spec.name
     tol = _REL_TOL * max(1.0, bound)
     proven = outcome.proven or kept >= bound - tol
-    return PermDiagResult(rows, cols, shifts, kept, identity_kept, max(bound, kept),
-                          float(problem.energy.sum()), "optimal" if proven else "feasible",
-                          seconds, spec.name, dict(outcome.stats))
+    return PermDiagResult(
+        objective=kept, bound=max(bound, kept), bound_kind=bound_kind, status="optimal" if proven else "feasible",
+        seconds=time.perf_counter() - begin, solver=spec.name, iterations=outcome.iterations, ops=budget.spent,
+        stopped_by=stopped_by, fallback=outcome.fallback, stats=dict(outcome.stats), row_order=rows,
+        col_order=cols, shifts=shifts, identity_kept=identity_kept, total=float(problem.energy.sum()))

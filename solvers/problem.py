@@ -1,16 +1,20 @@
-"""Problem and result types shared by every solver (DESIGN.md section 3).
+"""Problem types and the solver-facing contract (DESIGN.md section 3).
 
 A problem object is built once from user data, validated, and frozen: it holds
-contiguous float64 magnitudes and the problem parameters. Solvers receive it and
-never loose arguments. Every solver returns an :class:`Outcome`; the front
-doors (:func:`solvers.combine.solve`, :func:`solvers.group.solve`) turn it into a
-checked :class:`CombineResult` or :class:`GroupResult`.
+contiguous float64 magnitudes and the problem parameters. Solvers receive it,
+the :class:`Options` and a :class:`~solvers.budget.Budget`, never loose
+arguments, and return an :class:`Outcome`; the front doors
+(:func:`solvers.combine.solve`, :func:`solvers.group.solve`) turn it into a
+checked result (:mod:`solvers.result`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +25,16 @@ __all__ = [
     "GroupProblem",
     "Options",
     "Outcome",
-    "CombineResult",
-    "GroupResult",
     "magnitudes",
-    "efficacy",
+    "MAX_TIME_LIMIT",
+    "MAX_SEED",
+    "check_param_types",
 ]
+
+#: Longest time limit accepted, in seconds (a day: beyond it the clock arithmetic is meaningless).
+MAX_TIME_LIMIT = 86_400.0
+#: Largest seed accepted (the kernels' RNG state is 64-bit).
+MAX_SEED = 2 ** 63 - 2
 
 
 class ProblemError(ValueError):
@@ -54,12 +63,36 @@ def magnitudes(W, name: str = "W") -> np.ndarray:
     return np.ascontiguousarray(mag)
 
 
-def _check_int(value, name: str, low: int) -> int:
+def _check_int(value, name: str, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ProblemError(f"Expected integer {name}, got {value!r}")
     if value < low:
         raise ProblemError(f"Expected {name} >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ProblemError(f"Expected {name} <= {high}, got {value}")
     return int(value)
+
+
+def check_param_types(params) -> None:
+    """Check each field of a solver's parameter dataclass has its default's type (int or finite float).
+
+    Called first in every parameter dataclass's ``__post_init__``, so a value
+    from the command line of the wrong kind is a one-line error.
+    """
+    for f in fields(params):
+        value, default = getattr(params, f.name), f.default
+        where = f"{type(params).__name__}.{f.name}"
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+                and math.isfinite(value)
+        else:
+            ok = True
+        if not ok:
+            raise ProblemError(f"Expected {type(default).__name__} for {where}, got {value!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +103,9 @@ class CombineProblem:
     conflicts (sum over rows of nnz - 1) may not exceed ``budget = floor(gamma * R)``.
     Empty columns carry no weight and need no array column: they are left out of
     the groups. Objective: fewest groups, then least pruned magnitude.
+
+    ``alpha`` above the number of columns means the number of columns (no group
+    can hold more), and so does the reported fan-in.
     """
 
     magnitude: np.ndarray
@@ -88,22 +124,28 @@ class CombineProblem:
         mag = magnitudes(W, name)
         if not np.any(mag > 0):
             raise ProblemError(f"{name}: all entries are zero, nothing to pack")
-        return cls(mag, alpha, gamma)
+        return cls(mag, min(alpha, mag.shape[1]), gamma)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.magnitude.shape
 
-    @property
+    @cached_property
     def mask(self) -> np.ndarray:
+        """Bool (R, N): the nonzeros (computed once; do not modify)."""
         return self.magnitude > 0
 
-    @property
+    @cached_property
     def budget(self) -> int:
-        """Per-group conflict budget floor(gamma * R)."""
-        return int(math.floor(self.gamma * self.magnitude.shape[0] + 1e-9))
+        """Per-group conflict budget floor(gamma * R).
 
-    @property
+        Capped at R * (alpha - 1), the most conflicts a group of alpha columns
+        can have, so a huge gamma means "any group" rather than an overflow.
+        """
+        R = self.magnitude.shape[0]
+        return int(min(math.floor(self.gamma * R + 1e-9), R * (self.alpha - 1)))
+
+    @cached_property
     def nonempty(self) -> np.ndarray:
         """Indices of columns with at least one nonzero."""
         return np.flatnonzero(self.mask.any(axis=0))
@@ -146,23 +188,52 @@ class GroupProblem:
 
 @dataclass(frozen=True)
 class Options:
-    """What every solver receives besides the problem."""
+    """What every solver receives besides the problem and its budget.
+
+    ``bound`` is a bound the caller has already proven (a lower bound on the
+    groups for P1, an upper bound on the kept magnitude for P2): the front doors
+    pass the cheap bounds here, a portfolio passes the best one found so far, so
+    no solver recomputes them and none keeps them in hidden state.  ``params``
+    maps a solver name to its parameters (``{"tabu": {"base_iters": 5000}}``),
+    read by each solver through :meth:`params_for`.
+    """
 
     time_limit: float = 10.0
     seed: int = 0
     workers: int = 1
     hint: np.ndarray | None = None  # a known solution (labels for P1, order for P2)
-    # CP-SAT's deterministic-time budget; None: derived from time_limit (solvers.cpsat_budget).
-    work_limit: float | None = None
+    bound: float | None = None
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
-        if not isinstance(self.time_limit, (int, float)) or not math.isfinite(self.time_limit) \
-                or self.time_limit <= 0:
-            raise ProblemError(f"Expected time_limit > 0, got {self.time_limit!r}")
-        _check_int(self.seed, "seed", 0)
-        _check_int(self.workers, "workers", 1)
-        if self.work_limit is not None and not (isinstance(self.work_limit, (int, float)) and self.work_limit > 0):
-            raise ProblemError(f"Expected work_limit > 0 or None, got {self.work_limit!r}")
+        tl = self.time_limit
+        if isinstance(tl, bool) or not isinstance(tl, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(tl) or tl <= 0:
+            raise ProblemError(f"Expected time_limit > 0 seconds, got {tl!r}")
+        if tl > MAX_TIME_LIMIT:
+            raise ProblemError(f"Expected time_limit <= {MAX_TIME_LIMIT:g} seconds, got {tl!r}")
+        _check_int(self.seed, "seed", 0, MAX_SEED)
+        _check_int(self.workers, "workers", 1, 1024)
+        if not isinstance(self.params, Mapping) or not all(
+                isinstance(v, Mapping) for v in self.params.values()):
+            raise ProblemError(f"Expected params as {{solver: {{name: value}}}}, got {self.params!r}")
+
+    def params_for(self, solver: str, cls):
+        """The parameters given for ``solver`` as an instance of its frozen dataclass ``cls``.
+
+        Unknown names raise ProblemError naming the allowed ones; the dataclass
+        validates the values (``__post_init__``).
+        """
+        given = dict(self.params.get(solver, {}))
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - allowed)
+        if unknown:
+            raise ProblemError(f"unknown parameter {solver}.{unknown[0]}; allowed: "
+                               f"{', '.join(f'{solver}.{a}' for a in sorted(allowed)) or '(none)'}")
+        try:
+            return cls(**given)
+        except TypeError as exc:
+            raise ProblemError(f"bad parameters for {solver}: {exc}") from None
 
 
 @dataclass
@@ -171,83 +242,21 @@ class Outcome:
 
     P1: ``solution`` is labels (N,) int64, group id per column, -1 for empty columns.
     P2: ``solution`` is a column order (N,) int64.
-    ``bound`` is the solver's own proven bound (None if it proves nothing) and
-    ``proven`` says whether it proved its answer optimal.
+    ``bound`` is the solver's own proven bound (None if it proves nothing),
+    ``bound_kind`` names what proved it; ``proven`` says whether the answer is
+    proven optimal.  ``interrupted``: Ctrl-C or the wall clock stopped the
+    search before its work budget did (the answer may then vary from run to
+    run).  ``fallback``: why a simpler method answered instead of this one.
+    ``stats`` is for free-form diagnostics only; nothing reads it to decide.
     """
 
-    solution: np.ndarray
+    solution: Any
     bound: float | None = None
     proven: bool = False
+    bound_kind: str | None = None
+    iterations: int = 0
+    interrupted: bool = False
+    fallback: str | None = None
     stats: dict = field(default_factory=dict)
 
 
-@dataclass
-class CombineResult:
-    """A checked P1 answer."""
-
-    groups: list            # list of int64 arrays of column indices, each sorted
-    labels: np.ndarray      # (N,) group id per column, -1 for empty columns
-    num_groups: int
-    lower_bound: int
-    status: str             # "optimal" (proven) or "feasible"
-    pruned: np.ndarray      # bool (R, N): nonzeros removed by conflicts
-    keep_mask: np.ndarray   # bool (R, N): nonzeros that survive (the mask to fine-tune under)
-    pruned_magnitude: float
-    total_magnitude: float
-    seconds: float
-    solver: str
-    shape: tuple
-    alpha: int
-    gamma: float
-    stats: dict = field(default_factory=dict)
-    packed: object = None   # the encoded format, set by arrange.pack
-
-    @property
-    def gap(self) -> float:
-        """(found - bound) / bound."""
-        return (self.num_groups - self.lower_bound) / self.lower_bound
-
-    @property
-    def compression(self) -> float:
-        """Matrix compression rate (R * N) / (R * G)."""
-        return self.shape[1] / self.num_groups
-
-    @property
-    def pruned_fraction(self) -> float:
-        return self.pruned_magnitude / self.total_magnitude if self.total_magnitude else 0.0
-
-
-def efficacy(kept: float, identity_kept: float, rows_bound: float) -> float:
-    """P2 efficacy as Apex reports it: (kept - kept_identity) / (rows bound - kept_identity).
-
-    1.0 when the unpermuted answer already meets the rows bound.
-    """
-    room = rows_bound - identity_kept
-    return (kept - identity_kept) / room if room > 0 else 1.0
-
-
-@dataclass
-class GroupResult:
-    """A checked P2 answer."""
-
-    order: np.ndarray
-    kept: float
-    upper_bound: float      # best proven bound: the rows bound or a solver's tighter one
-    identity_kept: float
-    status: str
-    seconds: float
-    solver: str
-    k: int
-    n: int
-    stats: dict = field(default_factory=dict)
-    padded: int = 0         # empty columns arrange.permute appended to reach a multiple of k
-    rows_bound: float = 0.0  # the rows bound alone, the reference efficacy is measured against
-
-    @property
-    def efficacy(self) -> float:
-        """(kept - kept_identity) / (rows bound - kept_identity), as Apex reports it."""
-        return efficacy(self.kept, self.identity_kept, self.rows_bound)
-
-    @property
-    def gap(self) -> float:
-        return (self.upper_bound - self.kept) / self.upper_bound if self.upper_bound else 0.0

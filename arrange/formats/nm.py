@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.packed import index_bits_for
-from solvers.problem import efficacy
+from solvers import efficacy
 
 from ..errors import ArrangeError
 

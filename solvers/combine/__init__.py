@@ -1,20 +1,26 @@
 """P1, min-width column combining: the solver table and the checked front door.
 
-``solve(problem, solver, options)`` runs a registered solver, checks its answer
-with :func:`solvers.check.check_labels`, raises the bound to the best known
-one, and returns a :class:`~solvers.problem.CombineResult`.
+``solve(problem, solver, options, budget)`` computes the cheap lower bounds,
+runs a registered solver (passing them in ``options.bound``), checks its
+answer with :func:`solvers.check.check_labels`, raises the bound to the best
+one proven, and returns a :class:`~solvers.result.CombineResult`.  Nothing is
+remembered between calls: the same call gives the same result whatever ran
+before it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 
-import numpy as np
-
+from ..bounds import combine_lower_bound
+from ..budget import Budget
 from ..check import check_labels
-from ..problem import CombineProblem, CombineResult, InvalidSolution, Options
-from ..registry import Solver, lookup, run_timed
-from .reduce import lower_bound
+from ..problem import CombineProblem, InvalidSolution, Options
+from ..registry import Solver, lookup
+from ..result import CombineResult
+from ..run import run_solver
+from .labels import canonical_labels, group_lists
 
 __all__ = ["SOLVERS", "solve", "canonical_labels", "group_lists"]
 
@@ -22,50 +28,42 @@ __all__ = ["SOLVERS", "solve", "canonical_labels", "group_lists"]
 SOLVERS: dict[str, Solver] = {}
 
 
-def canonical_labels(labels: np.ndarray) -> np.ndarray:
-    """Renumber groups 0..G-1 in order of their lowest column (same answer, same labels)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    out = np.full_like(labels, -1)
-    seen: dict[int, int] = {}
-    for j, g in enumerate(labels.tolist()):
-        if g >= 0:
-            out[j] = seen.setdefault(g, len(seen))
-    return out
+def solve(problem: CombineProblem, solver="auto", options: Options | None = None,
+          budget: Budget | None = None) -> CombineResult:
+    """Solve P1 with a registered solver (name, ``module:function``, Solver or callable); a checked result.
 
-
-def group_lists(labels: np.ndarray, G: int) -> list:
-    """The columns of each group 0..G-1, ascending (one sort, not G scans)."""
-    order = np.argsort(labels, kind="stable")
-    counts = np.bincount(labels[labels >= 0], minlength=G)
-    return np.split(order[order.size - counts.sum():], np.cumsum(counts)[:-1])
-
-
-def solve(problem: CombineProblem, solver="auto", options: Options | None = None) -> CombineResult:
-    """Solve P1 with a registered solver (name or callable) and return a checked result."""
+    ``budget`` defaults to ``options.time_limit`` from now; a caller that has
+    already spent part of the limit (validation, loading) passes its own.
+    """
+    begin = time.perf_counter()
     options = options or Options()
+    budget = budget or Budget.start(options.time_limit)
     spec = lookup(SOLVERS, solver, "combining")
-    outcome, seconds = run_timed(spec, problem, options)
+    bound = combine_lower_bound(problem)
+    if options.bound is not None:
+        bound = max(bound, int(math.ceil(options.bound - 1e-9)))
+    outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget, bound=bound)
     labels = canonical_labels(outcome.solution)
     pruned = check_labels(problem, labels)
     G = int(labels.max()) + 1
-    bound = lower_bound(problem)
-    if outcome.bound is not None:
-        bound = max(bound, int(math.ceil(outcome.bound - 1e-9)))
+    bound_kind = "cheap"
+    if outcome.bound is not None and math.ceil(outcome.bound - 1e-9) > bound:
+        bound, bound_kind = int(math.ceil(outcome.bound - 1e-9)), outcome.bound_kind or spec.name
     if G < bound:
         raise InvalidSolution(f"{spec.name}: {G} groups is below the proven lower bound {bound}")
     pruned_mag = float(problem.magnitude[pruned].sum())
     # "optimal" is lexicographic (groups, then pruned magnitude): G == bound proves
     # it only when nothing can be pruned (budget 0) or nothing was.
     proven = outcome.proven or (G == bound and pruned_mag == 0.0)
-    groups = group_lists(labels, G)
     stats = dict(outcome.stats)
     stats["groups_optimal"] = proven or G == bound
     return CombineResult(
-        groups=groups, labels=labels, num_groups=G, lower_bound=bound,
-        status="optimal" if proven else "feasible", pruned=pruned, keep_mask=problem.mask & ~pruned,
+        objective=G, bound=bound, bound_kind=bound_kind, status="optimal" if proven else "feasible",
+        seconds=time.perf_counter() - begin, solver=spec.name, iterations=outcome.iterations,
+        ops=budget.spent, stopped_by=stopped_by, fallback=outcome.fallback, stats=stats,
+        groups=group_lists(labels, G), labels=labels, pruned=pruned, keep_mask=problem.mask & ~pruned,
         pruned_magnitude=pruned_mag, total_magnitude=float(problem.magnitude.sum()),
-        seconds=seconds, solver=spec.name, shape=problem.shape, alpha=problem.alpha,
-        gamma=problem.gamma, stats=stats,
+        shape=problem.shape, alpha=problem.alpha, gamma=problem.gamma,
     )
 
 

@@ -47,8 +47,6 @@ __all__ = [
     "add_column",
     "remove_column",
     "group_state",
-    "rand_below",
-    "rand_unit",
     "excess",
     "drop_group",
     "column_bits",
@@ -318,23 +316,6 @@ def mark_group(row_groups, closed, sizes, g, col_ptr, col_rows, j, alpha):
 
 
 # ------------------------------------------- group removal (tabu, annealing)
-
-@njit(cache=True)
-def rand_below(state, n):
-    """Uniform int in [0, n) from a xorshift64 state (uint64 array of length 1)."""
-    x = state[0]
-    x ^= x << np.uint64(13)
-    x ^= x >> np.uint64(7)
-    x ^= x << np.uint64(17)
-    state[0] = x
-    return np.int64(x % np.uint64(n))
-
-
-@njit(cache=True)
-def rand_unit(state):
-    """Uniform float in [0, 1) from the same xorshift64 state."""
-    return rand_below(state, 1 << 53) / float(1 << 53)
-
 
 @njit(cache=True)
 def excess(conflicts, size, alpha, budget):

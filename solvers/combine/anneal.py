@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 from numba import njit
 
-from ..chunks import run_in_chunks
-from ..problem import CombineProblem, Options, Outcome, ProblemError
+from ..budget import Budget
+from ..problem import CombineProblem, Options, Outcome, ProblemError, check_param_types
 from ..registry import Solver
-from ..work import WorkBudget
-from ._kernels import add_column, add_delta, excess, rand_below, rand_unit, remove_column, remove_delta
+from ..rng import rand_below, rand_unit
+from ._kernels import add_column, add_delta, excess, remove_column, remove_delta
 from .reduce import start_labels
-from .removal import remove_groups
+from .removal import remove_groups, run_repair
 
 __all__ = ["AnnealParams", "anneal", "anneal_steps", "SOLVER"]
 
@@ -53,6 +53,7 @@ class AnnealParams:
     chunk: int = 50_000   # most iterations between wall-clock checks (answers do not depend on it)
 
     def __post_init__(self):
+        check_param_types(self)
         if self.base_iters < 0 or self.per_column < 0 or self.chunk < 1:
             raise ProblemError(f"Expected base_iters, per_column >= 0 and chunk >= 1, got {self}")
         if not 0 < self.t_end <= self.t_start:
@@ -135,35 +136,30 @@ def anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha, 
     return it, total, work
 
 
-def anneal(problem: CombineProblem, options: Options, params: AnnealParams = AnnealParams()) -> Outcome:
+def anneal(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by annealing."""
-    work_budget = WorkBudget.start(options.time_limit)
-    labels0 = start_labels(problem, options)
-    alpha, budget = problem.alpha, problem.budget
+    params = options.params_for("anneal", AnnealParams)
+    labels0 = start_labels(problem, options, budget)
+    alpha, conflict_budget = problem.alpha, problem.budget
     cap = params.base_iters + params.per_column * int(problem.nonempty.size)
 
-    def repair(labels, counts, conflicts, sizes, G, csr, rng, work_budget):
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, budget):
         col_ptr, col_rows = csr[0], csr[1]
-        total = int(sum(excess(c, s, alpha, budget) for c, s in zip(conflicts[:G], sizes[:G])))
+        total = int(sum(excess(c, s, alpha, conflict_budget) for c, s in zip(conflicts[:G], sizes[:G])))
         if total == 0:
             return True, 0
 
-        def steps(it, n):
+        def step(it, n, ops_left):
             nonlocal total
-            it, total, work = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha,
-                                           budget, it, n, cap, params.t_start, params.t_end, params.swap_prob,
-                                           total, rng, work_budget.ops)
-            work_budget.spend(work)
-            return it, total
+            it, total, ops = anneal_steps(labels, counts, conflicts, sizes, G, col_ptr, col_rows, alpha,
+                                          conflict_budget, it, n, cap, params.t_start, params.t_end,
+                                          params.swap_prob, total, rng, ops_left)
+            return it, total, ops
 
-        it, total = run_in_chunks(steps, cap, params.chunk, work_budget)
-        return total == 0, it
+        return run_repair(step, cap, params.chunk, budget)
 
-    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03, budget=work_budget)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0xD1B54A32D192ED03, budget=budget)
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
-    return anneal(problem, options)
-
-
-SOLVER = Solver("anneal", _run, "simulated annealing over column moves and swaps (Tight Compression)")
+SOLVER = Solver("anneal", anneal, "simulated annealing over column moves and swaps (Tight Compression)",
+                params=AnnealParams)

@@ -39,13 +39,14 @@ components are solved separately and packed together (:mod:`.reduce`).
 
 Instances whose assignment model would exceed :data:`MAX_ASSIGN_VARS` booleans,
 or take over half the time budget to build, and that have no set model, are
-not modelled: the starting heuristic answer is returned with
-``stats["fallback"]`` saying why.
+not modelled: the starting heuristic answer is returned with its ``fallback``
+saying why.
 
-Limits: the wall-clock time left caps every solve, and a deterministic work
-budget derived from ``time_limit`` (:mod:`solvers.cpsat_budget`) is shared by
-the phases and components, so with one worker and the same seed the answer is
-the same unless machine load makes the wall-clock cap bind first.
+Limits: the call's one work budget (:mod:`solvers.budget`) pays for the LP
+bound, the set enumeration, model building (charged per term) and CP-SAT's
+deterministic time, shared by the phases and components; the wall-clock time
+left caps every solve, so with one worker and the same seed the answer is the
+same unless machine load makes the wall-clock cap bind first.
 
 Reference: L. Perron, F. Didier, "CP-SAT", OR-Tools v9.x, Google, 2024,
 https://developers.google.com/optimization/cp/cp_solver; the symmetry breaking
@@ -58,24 +59,23 @@ doi:10.1287/ijoc.8.4.344.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import weakref
 
 import numpy as np
 from ortools.sat.python import cp_model
 
-from ..cpsat_budget import WORK_PER_SECOND, Budget, new_solver
+from ..bounds import combine_lower_bound
+from ..budget import OPS_PER_SECOND, Budget
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
+from .labels import canonical_labels
 from .lp_bound import lp_bound
-from .reduce import (
-    analyse, lift, lifted_bound, lower_bound, raise_bound, start_labels, subproblem, twin_classes,
-)
+from .reduce import analyse, known_bound, lift, lifted_bound, start_labels, subproblem, twin_classes
 
 __all__ = ["MAX_ASSIGN_VARS", "MAX_SET_GROUPS", "BUILD_TERMS_PER_SECOND", "MAGNITUDE_SCALE", "column_order",
-           "model_terms", "too_large", "feasible_groups", "build_model", "build_set_model", "cpsat", "SOLVER"]
+           "model_terms", "too_large", "feasible_groups", "build_model", "build_set_model", "cpsat",
+           "solve_models", "set_groups", "SOLVER"]
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,16 @@ SET_GROUPS_PER_COLUMN = 50
 # Share of the time limit the LP bound may use first (gamma = 0).
 LP_SHARE = 0.2
 # Model building runs in Python at roughly this many constraint terms per second; a model
-# whose estimated build time exceeds half the time budget is not built. A constant rather
-# than a measurement, so the decision depends on the instance and time limit only.
+# whose estimated build time exceeds half the time budget is not built, and a built one is
+# charged its terms at this rate. A constant rather than a measurement, so the decision
+# depends on the instance and time limit only.
 BUILD_TERMS_PER_SECOND = 250_000
+# The set model's enumeration runs in Python at about this many groups per second, and
+# may use this share of the budget left.
+_GROUPS_PER_SECOND = 500_000
+ENUMERATION_SHARE = 0.3
+# solve_models(groups=ENUMERATE): the caller has not enumerated the set model's groups.
+ENUMERATE = object()
 # Non-integer magnitudes are scaled so the largest becomes this integer (phase 2 only).
 MAGNITUDE_SCALE = 1_000_000
 
@@ -148,10 +155,7 @@ def too_large(problem: CombineProblem, G: int, seconds: float) -> str | None:
 
 def _canonical_hint(labels_by_pos: np.ndarray, twin_by_pos: np.ndarray) -> np.ndarray:
     """Renumber groups by first position and sort group ids within twin runs (see module doc)."""
-    out = np.empty_like(labels_by_pos)
-    seen: dict[int, int] = {}
-    for p, g in enumerate(labels_by_pos.tolist()):
-        out[p] = seen.setdefault(g, len(seen))
+    out = canonical_labels(labels_by_pos)
     start = 0
     for p in range(1, out.size + 1):
         if p == out.size or twin_by_pos[p] != twin_by_pos[start]:
@@ -233,31 +237,32 @@ def build_model(problem: CombineProblem, G_max: int, hint: np.ndarray | None = N
     return model, {"order": order, "x": x, "used": used, "clique": k}
 
 
-_GROUPS: "weakref.WeakKeyDictionary[CombineProblem, dict]" = weakref.WeakKeyDictionary()  # limit -> groups
-
-
-def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS) -> list | None:
+def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS, budget: Budget | None = None) -> list | None:
     """Every conflict-free group of 1..alpha nonempty columns (gamma = 0), or None past ``limit``.
 
     Groups are tuples of positions in ``problem.nonempty``. Dense conflict graphs
     have few of them (that is where the assignment model is weakest); the
-    enumeration stops as soon as ``limit`` is exceeded. Cached per problem object and limit.
+    enumeration stops as soon as ``limit`` is exceeded or ``budget`` is spent
+    (it is charged per group, at :data:`_GROUPS_PER_SECOND`), and then returns None.
     """
     if problem.budget != 0:
         return None
-    cached = _GROUPS.setdefault(problem, {})
-    if limit in cached:
-        return cached[limit]
+    budget = budget or Budget.unlimited()
     m = problem.mask[:, problem.nonempty]
     n = m.shape[1]
     adj = (m.T.astype(np.int32) @ m.astype(np.int32)) > 0
     # Python ints as bitsets: bit i set when column i conflicts with j.
     weights = 1 << np.arange(n, dtype=object)
     conflict_bits = [int(weights[adj[j]].sum()) for j in range(n)]
-    groups: list | None = []
+    per_group = OPS_PER_SECOND / _GROUPS_PER_SECOND
+    budget.spend(per_group * n)
+    groups: list = []
     stack = [((), (1 << n) - 1)]
-    while stack and groups is not None:
+    while stack:
         chosen, cand = stack.pop()
+        if budget.exhausted:
+            return None
+        budget.spend(per_group * cand.bit_count())
         while cand:
             low = cand & -cand
             j = low.bit_length() - 1
@@ -265,13 +270,11 @@ def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS) -> lis
             group = chosen + (j,)
             groups.append(group)
             if len(groups) > limit:
-                groups = None
-                break
+                return None
             if len(group) < problem.alpha:
                 rest = cand & ~conflict_bits[j]
                 if rest:
                     stack.append((group, rest))
-    cached[limit] = groups
     return groups
 
 
@@ -354,12 +357,12 @@ def _add_kept_objective(model, problem: CombineProblem, vars: dict, G: int) -> N
 
 
 def _solve(model, options: Options, budget: Budget):
-    solver = new_solver(options, budget)
+    solver = budget.cpsat_solver(options.seed, options.workers)
     solver.parameters.log_search_progress = log.isEnabledFor(logging.DEBUG)
     if solver.parameters.log_search_progress:
         solver.log_callback = log.debug
     status = solver.solve(model)
-    budget.spend(solver)
+    budget.spend_cpsat(solver)
     return solver, status
 
 
@@ -370,16 +373,15 @@ def _labels_from(solver, vars: dict, N: int) -> np.ndarray:
     return labels
 
 
-def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, budget: Budget):
+def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, budget: Budget, lb: int,
+               groups: list | None):
     """Solve one instance (no component split): (labels, bound in groups, proven, stats)."""
-    lb = lower_bound(problem)
     G_hint = int(hint.max()) + 1
     stats = {"lower_bound_in": lb}
     if G_hint <= lb and problem.budget == 0:
         return hint, lb, True, stats
-    groups = feasible_groups(problem)
     # Judged on the work budget, not the clock, so the choice is reproducible.
-    reason = too_large(problem, G_hint, budget.work / WORK_PER_SECOND)
+    reason = too_large(problem, G_hint, budget.seconds)
     # The set model wins on dense conflict graphs (few groups per column); elsewhere the
     # assignment model proves faster, and the set model is kept for when it is too large.
     if groups is not None and (len(groups) <= SET_GROUPS_PER_COLUMN * problem.nonempty.size or reason):
@@ -388,6 +390,7 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, budg
     if reason:
         stats["fallback"] = reason
         return hint, lb, False, stats
+    budget.spend(model_terms(problem, G_hint) * OPS_PER_SECOND / BUILD_TERMS_PER_SECOND)
     model, vars = build_model(problem, G_hint, hint, lb)
     solver, status = _solve(model, options, budget)
     stats["status"] = solver.status_name(status)
@@ -416,57 +419,70 @@ def _solve_one(problem: CombineProblem, hint: np.ndarray, options: Options, budg
     return labels, bound, bool(status2 == cp_model.OPTIMAL and exact), stats
 
 
-def cpsat(problem: CombineProblem, options: Options) -> Outcome:
-    """Solve P1 with CP-SAT within options.time_limit, component by component for gamma = 0."""
-    budget = Budget.start(options)
-    hint = start_labels(problem, options)
-    lp_stats = None
-    if problem.budget == 0:
-        # The LP bound fixes more groups as used and often proves the hint optimal outright.
-        lp, lp_stats = lp_bound(problem, hint, dataclasses.replace(options, time_limit=LP_SHARE * options.time_limit))
-        raise_bound(problem, lp)
+def set_groups(problem: CombineProblem, budget: Budget) -> list | None:
+    """:func:`feasible_groups` on a share of ``budget``, charged to it."""
+    share = budget.share(ENUMERATION_SHARE)
+    groups = feasible_groups(problem, budget=share)
+    budget.charge(share)
+    return groups
+
+
+def solve_models(problem: CombineProblem, hint: np.ndarray, options: Options, budget: Budget, lb: int,
+                 groups=ENUMERATE) -> Outcome:
+    """The exact models from a feasible ``hint``, component by component for gamma = 0.
+
+    ``lb`` is a proven lower bound for the whole instance; ``groups`` the set
+    model's groups if the caller has enumerated them already (None: too many),
+    else they are enumerated here (per component when there are several).
+    """
     N = problem.shape[1]
     structure = analyse(problem)
     comps = structure.components
     if len(comps) == 1:
-        labels, bound, proven, stats = _solve_one(problem, hint, options, budget)
-        stats.update(components=1, twins=structure.num_twins, lp_bound=lp_stats)
-        return Outcome(labels, bound=bound, proven=proven, stats=stats)
+        if groups is ENUMERATE:
+            groups = set_groups(problem, budget)
+        labels, bound, proven, stats = _solve_one(problem, hint, options, budget, lb, groups)
+        stats.update(components=1, twins=structure.num_twins)
+        return Outcome(labels, bound=bound, proven=proven, bound_kind="cpsat", fallback=stats.pop("fallback", None),
+                       stats=stats)
     sub_labels, sub_bounds, all_proven, fallbacks = [], [], True, []
     remaining = sum(c.size for c in comps)
     for cols in comps:
         share = budget.share(cols.size / remaining)
-        given = share.work
         remaining -= cols.size
         sub = subproblem(problem, cols)
-        lab, bnd, prv, st = _solve_one(sub, _dense_labels(hint[cols]), options, share)
-        budget.work -= given - share.work
+        lab, bnd, prv, st = _solve_one(sub, canonical_labels(hint[cols]), options, share,
+                                       combine_lower_bound(sub), set_groups(sub, share))
+        budget.charge(share)
         sub_labels.append(lab)
         sub_bounds.append(bnd)
         all_proven &= prv
         if "fallback" in st:
             fallbacks.append(st["fallback"])
     labels = lift(N, comps, sub_labels, problem.alpha)
-    bound = max(lifted_bound(sub_bounds, structure.nonempty.size, problem.alpha), lower_bound(problem))
+    bound = max(lifted_bound(sub_bounds, structure.nonempty.size, problem.alpha), lb)
     if hint.max() < labels.max():
         labels = hint
     G = int(labels.max()) + 1
-    stats = {"components": len(comps), "component_groups_proven": all_proven, "twins": structure.num_twins,
-             "lp_bound": lp_stats}
-    if fallbacks:
-        stats["fallback"] = "; ".join(sorted(set(fallbacks)))
-    return Outcome(labels, bound=bound, proven=G <= bound, stats=stats)
+    stats = {"components": len(comps), "component_groups_proven": all_proven, "twins": structure.num_twins}
+    return Outcome(labels, bound=bound, proven=G <= bound, bound_kind="cpsat",
+                   fallback="; ".join(sorted(set(fallbacks))) or None, stats=stats)
 
 
-def _dense_labels(labels: np.ndarray) -> np.ndarray:
-    """Renumber a labelling's group ids to 0..G-1 in order of first appearance."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.argsort(np.argsort(first))
-    return rank[inverse].astype(np.int64)
+def cpsat(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
+    """Solve P1 with CP-SAT within ``budget``: the LP bound first (gamma = 0), then :func:`solve_models`."""
+    hint = start_labels(problem, options, budget)
+    lb = known_bound(problem, options)
+    lp_stats = None
+    if problem.budget == 0:
+        # The LP bound fixes more groups as used and often proves the hint optimal outright.
+        share = budget.share(LP_SHARE)
+        lp, lp_stats = lp_bound(problem, hint, options, share)
+        budget.charge(share)
+        lb = max(lb, lp)
+    outcome = solve_models(problem, hint, options, budget, lb)
+    outcome.stats["lp_bound"] = lp_stats
+    return outcome
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
-    return cpsat(problem, options)
-
-
-SOLVER = Solver("cpsat", _run, "exact CP-SAT model with symmetry breaking, bounds and hints", exact=True)
+SOLVER = Solver("cpsat", cpsat, "exact CP-SAT model with symmetry breaking, bounds and hints", exact=True)

@@ -35,13 +35,12 @@ Communications of the ACM 22(4), 1979, doi:10.1145/359094.359101.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from numba import njit
 
+from ..budget import Budget
 from ..chunks import run_in_chunks
-from ..work import WorkBudget
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import (bits_add, column_bits, compact, expand_labels, first_budget_fit, first_free_group,
@@ -79,7 +78,7 @@ def degrees(col_ptr, col_rows, row_ptr, row_cols, deadline: float = math.inf) ->
         degrees_range(col_ptr, col_rows, row_ptr, row_cols, it, it + n, deg, stamp)
         return it + n, m - it - n
 
-    done, _ = run_in_chunks(steps, m, m, WorkBudget(math.inf, deadline))
+    done, _ = run_in_chunks(steps, m, m, Budget.unlimited(deadline))
     return deg if done == m else None
 
 
@@ -203,21 +202,20 @@ def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.nda
                          *state, problem.alpha, problem.budget)
         return it + n, m - it - n
 
-    placed, _ = run_in_chunks(steps, m, m, WorkBudget(math.inf, deadline))
+    placed, _ = run_in_chunks(steps, m, m, Budget.unlimited(deadline))
     if placed < m:
         return None
     return expand_labels(problem.shape[1], keep, state[7])
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
-    deadline = time.perf_counter() + options.time_limit
-    labels = dsatur_labels(problem, deadline)
+def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
+    labels = dsatur_labels(problem, budget.deadline)
     if labels is None:
         if options.hint is not None:   # e.g. the portfolio's best so far: no need to recompute
             reason = f"DSatur did not finish within {options.time_limit:.3g} s; the hint instead"
-            return Outcome(solution=start_labels(problem, options), stats={"fallback": reason})
+            return Outcome(start_labels(problem, options, budget), interrupted=True, fallback=reason)
         reason = f"DSatur did not finish within {options.time_limit:.3g} s; first-fit decreasing answer instead"
-        return Outcome(solution=ffd_labels(problem), stats={"fallback": reason})
+        return Outcome(ffd_labels(problem), interrupted=True, fallback=reason)
     return Outcome(solution=labels)
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..budget import Budget
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import column_bits, compact, expand_labels, first_free_group, group_words, mark_group, popcount
@@ -153,7 +154,7 @@ def ffd_labels(problem: CombineProblem) -> np.ndarray:
     return expand_labels(problem.shape[1], keep, local)
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
+def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     return Outcome(solution=ffd_labels(problem))
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..budget import Budget
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 
@@ -113,7 +114,7 @@ def greedy_cc_labels(problem: CombineProblem, section: int = SECTION) -> np.ndar
     return labels
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
+def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     return Outcome(solution=greedy_cc_labels(problem))
 
 

@@ -22,7 +22,7 @@ upper bound v on max_S pi(S), pi / max(1, v) is feasible for the dual of the
 full LP, so sum(pi) / max(1, v) is a lower bound (Farley's bound). v comes
 from CP-SAT's proven objective bound, rounded up for the integer scaling, so
 the bound is valid even when pricing stops at its time limit. The rounds stop
-when a work budget derived from the time limit is spent (:mod:`solvers.work`;
+when a work budget derived from the time limit is spent (:mod:`solvers.budget`;
 a round is charged for its master LP re-solve), so the bound does not depend
 on the clock.
 
@@ -36,16 +36,14 @@ doi:10.1287/opre.38.5.922.
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 from numba import njit
 from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
-from ..cpsat_budget import Budget, new_solver
+from ..budget import Budget
 from ..problem import CombineProblem, Options
-from ..work import WorkBudget
 from ._kernels import column_bits, compact
 
 __all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "MAX_COLUMNS"]
@@ -54,9 +52,6 @@ __all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "MAX_COLUMN
 # get slow (GLOP does not warm-start through pywraplp), and on such layers the capacity
 # bound is usually tight already.
 MAX_COLUMNS = 1024
-# The last attempt per problem object, (seconds it was given, converged, result): the
-# portfolio and then CP-SAT both ask, and a rerun with no more time cannot do better.
-_ATTEMPTS: "weakref.WeakKeyDictionary[CombineProblem, tuple]" = weakref.WeakKeyDictionary()
 # Operations charged per (group in the master LP x column) for one re-solve: GLOP takes
 # 55-80 ns per such pair on the medium suite here, about half the budget's rate.
 _LP_OPS = 40
@@ -207,9 +202,9 @@ def _exact_pricing(weight, order, bits, row_cols, row_ptr, alpha, options: Optio
             model.add_at_most_one(x[j] for j in cols)
     model.add(sum(x) <= alpha)
     model.maximize(sum(int(w_int[j]) * x[j] for j in range(n) if w_int[j] > 0))
-    solver = new_solver(options, budget)
+    solver = budget.cpsat_solver(options.seed, options.workers)
     status = solver.solve(model)
-    budget.spend(solver)
+    budget.spend_cpsat(solver)
     # Without any constraint no group beats the alpha largest weights; CP-SAT's bound
     # counts only once it has a solution (with none its bound field means nothing).
     upper = float(np.sort(weight)[-alpha:].sum())
@@ -248,22 +243,19 @@ def _farley(pi: np.ndarray, upper: float) -> float:
     return float(pi.sum()) / max(1.0, upper)
 
 
-def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> tuple[int, dict]:
-    """A lower bound on the groups of any answer, within ``options.time_limit``.
+def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
+             budget: Budget | None = None) -> tuple[int, dict]:
+    """A lower bound on the groups of any answer, within ``budget`` (default: ``options.time_limit`` from now).
 
     ``labels`` is a feasible answer whose groups seed the master LP. Returns
     (bound, stats); the bound is 0 when the problem is out of scope (gamma > 0
-    or more than MAX_COLUMNS nonempty columns).
+    or more than MAX_COLUMNS nonempty columns). ``stats["converged"]`` says
+    whether the LP was solved to optimality (a rerun could not do better).
     """
-    stats = {"rounds": 0, "groups": 0, "exact_pricings": 0}
+    stats = {"rounds": 0, "groups": 0, "exact_pricings": 0, "converged": False}
     if problem.budget != 0 or problem.nonempty.size > MAX_COLUMNS or problem.nonempty.size == 0:
         return 0, stats
-    if problem in _ATTEMPTS:
-        seconds, converged, result = _ATTEMPTS[problem]
-        if converged or options.time_limit <= seconds:
-            return result
-    budget = Budget.start(options)
-    work = WorkBudget.start(options.time_limit)
+    budget = budget or Budget.start(options.time_limit)
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
     n = keep.size
     bits = column_bits(col_ptr, col_rows, problem.shape[0])
@@ -279,9 +271,9 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
     values = np.empty(n)
     best = 0.0
     converged = False
-    while not work.exhausted:
+    while not budget.exhausted:
         stats["rounds"] += 1
-        work.spend(_LP_OPS * len(groups) * n)
+        budget.spend(_LP_OPS * len(groups) * n)
         pi = master.duals()
         if pi is None:
             break
@@ -306,7 +298,5 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options) -> t
             seen.add(group)
     stats["groups"] = len(groups)
     stats["lp"] = best
-    stats["ops"] = work.spent
-    result = int(math.ceil(best - 1e-6)), stats
-    _ATTEMPTS[problem] = (options.time_limit, converged, result)
-    return result
+    stats["converged"] = converged
+    return int(math.ceil(best - 1e-6)), stats

@@ -32,21 +32,17 @@ doi:10.1016/j.disopt.2010.07.005.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..bounds import combine_lower_bound
 from ..check import check_labels
+from ..budget import Budget
 from ..problem import CombineProblem, InvalidSolution, Options, ProblemError
 
 __all__ = ["Structure", "analyse", "twin_classes", "subproblem", "lift", "lifted_bound",
-           "start_labels", "lower_bound", "raise_bound"]
-
-# The portfolio's stages ask for the same problem's bound, so it is computed once per
-# problem object, and a stronger bound a stage proves (the LP bound) is kept for the others.
-_BOUNDS: "weakref.WeakKeyDictionary[CombineProblem, int]" = weakref.WeakKeyDictionary()
+           "start_labels", "known_bound"]
 
 # Fast heuristics that give local search and the exact model a starting answer, cheapest
 # first: first fit is linear in the nonzeros, DSatur scans the groups per column.
@@ -172,8 +168,17 @@ def lifted_bound(sub_bounds: list, n_nonempty: int, alpha: int) -> int:
     return int(max(max(sub_bounds, default=0), math.ceil(n_nonempty / alpha)))
 
 
-def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
+def known_bound(problem: CombineProblem, options: Options) -> int:
+    """The best lower bound the caller proved (``options.bound``, set by the front door), else the cheap ones."""
+    if options.bound is not None:
+        return int(math.ceil(options.bound - 1e-9))
+    return combine_lower_bound(problem)
+
+
+def start_labels(problem: CombineProblem, options: Options, budget: Budget | None = None) -> np.ndarray:
     """A feasible labelling to start from: ``options.hint`` if given, else the best starter.
+
+    The starters run on ``budget`` (default: ``options.time_limit`` from now).
 
     The starters are the fast heuristics of :data:`STARTERS` (fewest groups
     wins, first listed on ties; with gamma = 0 the later ones are skipped once
@@ -189,28 +194,17 @@ def start_labels(problem: CombineProblem, options: Options) -> np.ndarray:
         return hint.astype(np.int64)
     from . import SOLVERS  # the registry imports this module; look starters up at call time
 
+    budget = budget or Budget.start(options.time_limit)
     best = None
+    lb = known_bound(problem, options)
     for name in STARTERS:
         if name in SOLVERS:
-            labels = np.asarray(SOLVERS[name].run(problem, options).solution, dtype=np.int64)
+            labels = np.asarray(SOLVERS[name].run(problem, options, budget).solution, dtype=np.int64)
             if best is None or labels.max() < best.max():
                 best = labels
-            if problem.budget == 0 and best.max() + 1 <= lower_bound(problem):
+            if problem.budget == 0 and best.max() + 1 <= lb:
                 break
     if best is None:
         best = np.full(problem.shape[1], -1, dtype=np.int64)
         best[problem.nonempty] = np.arange(problem.nonempty.size)
     return best
-
-
-def lower_bound(problem: CombineProblem) -> int:
-    """The best lower bound known for this problem object (at first the cheap bounds)."""
-    if problem not in _BOUNDS:
-        _BOUNDS[problem] = combine_lower_bound(problem)
-    return _BOUNDS[problem]
-
-
-def raise_bound(problem: CombineProblem, bound: int) -> int:
-    """Record a proven lower bound; returns the best one known."""
-    _BOUNDS[problem] = max(lower_bound(problem), int(bound))
-    return _BOUNDS[problem]

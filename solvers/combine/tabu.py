@@ -34,13 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..chunks import run_in_chunks
-from ..problem import CombineProblem, Options, Outcome, ProblemError
+from ..budget import Budget
+from ..problem import CombineProblem, Options, Outcome, ProblemError, check_param_types
 from ..registry import Solver
-from ..work import WorkBudget
-from ._kernels import add_column, compact, excess, rand_below, remove_column
+from ..rng import rand_below
+from ._kernels import add_column, compact, excess, remove_column
 from .reduce import start_labels
-from .removal import remove_groups
+from .removal import remove_groups, run_repair
 
 __all__ = ["TabuParams", "tabu", "tabu_steps", "SOLVER"]
 
@@ -58,6 +58,7 @@ class TabuParams:
     chunk: int = 2_000   # most iterations between wall-clock checks (answers do not depend on it)
 
     def __post_init__(self):
+        check_param_types(self)
         for name in ("base_iters", "per_column", "chunk"):
             if getattr(self, name) < (1 if name == "chunk" else 0):
                 raise ProblemError(f"Expected TabuParams.{name} >= {1 if name == 'chunk' else 0}, "
@@ -162,39 +163,28 @@ def tabu_steps(labels, counts, conflicts, sizes, hits, tabu, G, col_ptr, col_row
     return it, total, work
 
 
-def tabu(problem: CombineProblem, options: Options, params: TabuParams = TabuParams()) -> Outcome:
+def tabu(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
-    work_budget = WorkBudget.start(options.time_limit)
-    labels0 = start_labels(problem, options)
+    params = options.params_for("tabu", TabuParams)
+    labels0 = start_labels(problem, options, budget)
     keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
     G = int(labels0.max()) + 1
     if keep.size * G > MAX_TABLE_CELLS:
         reason = f"{keep.size} columns x {G} groups exceeds the tabu table limit"
-        return Outcome(labels0, stats={"start_groups": G, "iterations": 0, "fallback": reason})
+        return Outcome(labels0, fallback=reason, stats={"start_groups": G})
     cap = params.base_iters + params.per_column * keep.size
 
-    def repair(labels, counts, conflicts, sizes, G, csr, rng, work_budget):
+    def repair(labels, counts, conflicts, sizes, G, csr, rng, budget):
         col_ptr, col_rows = csr[0], csr[1]
         hits = np.zeros((labels.size, G), dtype=np.int32)
         _fill_hits(labels, counts, col_ptr, col_rows, G, hits)
         tabu_until = np.zeros((labels.size, G), dtype=np.int64)
         best_seen = np.array([1 << 62], dtype=np.int64)
+        return run_repair(lambda it, n, ops_left: tabu_steps(
+            labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr, col_rows, row_ptr, row_cols,
+            problem.alpha, problem.budget, it, n, best_seen, rng, ops_left), cap, params.chunk, budget)
 
-        def steps(it, n):
-            it, total, work = tabu_steps(labels, counts, conflicts, sizes, hits, tabu_until, G, col_ptr,
-                                         col_rows, row_ptr, row_cols, problem.alpha, problem.budget, it, n,
-                                         best_seen, rng, work_budget.ops)
-            work_budget.spend(work)
-            return it, total
-
-        it, total = run_in_chunks(steps, cap, params.chunk, work_budget)
-        return total == 0, it
-
-    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15, budget=work_budget)
+    return remove_groups(problem, options, labels0, repair, seed_salt=0x9E3779B97F4A7C15, budget=budget)
 
 
-def _run(problem: CombineProblem, options: Options) -> Outcome:
-    return tabu(problem, options)
-
-
-SOLVER = Solver("tabu", _run, "tabu search removing one group at a time (TabuCol style)")
+SOLVER = Solver("tabu", tabu, "tabu search removing one group at a time (TabuCol style)", params=TabuParams)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..rng import rand_below
+
 __all__ = [
     "prepare",
     "group_kept",
@@ -23,7 +25,6 @@ __all__ = [
     "refresh_table_groups",
     "random_cross_pair",
     "insertion_values",
-    "start_order",
     "tolerance",
     "chunk_steps",
 ]
@@ -195,10 +196,10 @@ def refresh_table_groups(magT, order, k, n, table, ga, gb):
 
 
 @njit(cache=True)
-def random_cross_pair(N, k):
-    """Two uniformly random positions in different groups (RNG seeded by the caller)."""
-    a = np.random.randint(N)
-    b = np.random.randint(N - k)
+def random_cross_pair(N, k, rng):
+    """Two uniformly random positions in different groups, drawn from the xorshift state ``rng``."""
+    a = rand_below(rng, N)
+    b = rand_below(rng, N - k)
     # Skip over a's group so b is uniform over the other groups' positions.
     if b >= (a // k) * k:
         b += k
@@ -216,18 +217,6 @@ def insertion_values(magT, order, k, n, removed):
         for i in range(G):
             out[i, g] = replace_value(magT, base, thr, order[removed[i]])
     return out
-
-
-def start_order(problem, options) -> np.ndarray:
-    """The hint if it is a valid permutation of the columns, else the identity order."""
-    N = problem.shape[1]
-    hint = options.hint
-    if hint is not None:
-        hint = np.asarray(hint)
-        if hint.shape == (N,) and np.issubdtype(hint.dtype, np.integer) \
-                and np.array_equal(np.sort(hint), np.arange(N)):
-            return np.ascontiguousarray(hint, dtype=np.int64)
-    return np.arange(N, dtype=np.int64)
 
 
 def tolerance(magT: np.ndarray) -> float:

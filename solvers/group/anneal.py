@@ -5,8 +5,8 @@ touched groups (2 R k reads). Metropolis acceptance under a geometric cooling
 schedule whose start temperature is set from the typical worsening of a random
 swap; the best order seen is returned, so the answer is never worse than the
 start. The number of moves is fixed by the problem size, capped by the work
-budget (:mod:`solvers.work`) so the whole cooling schedule fits the time
-limit; same seed, same answer.
+budget (:mod:`solvers.budget`) so the whole cooling schedule fits the time
+limit; random draws come from an explicit xorshift state: same seed, same answer.
 
 Reference: S. Kirkpatrick, C. D. Gelatt, M. P. Vecchi, "Optimization by
 Simulated Annealing", Science 220 (1983), doi:10.1126/science.220.4598.671;
@@ -18,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..problem import GroupProblem, Options, Outcome
+from ..budget import Budget
+from ..problem import GroupProblem, Outcome
 from ..registry import Solver
-from ..work import WorkBudget
-from ._kernels import (
-    all_group_kept, chunk_steps, prepare, random_cross_pair, replace_kept, start_order, tolerance,
-)
+from ..rng import new_state, rand_unit
+from ._kernels import all_group_kept, chunk_steps, prepare, random_cross_pair, replace_kept, tolerance
+from .start import from_start
 
 __all__ = ["SOLVER", "anneal", "move_budget"]
 
@@ -42,14 +42,13 @@ def move_budget(problem: GroupProblem) -> int:
 
 
 @njit(cache=True)
-def _start_temperature(magT, order, k, n, gvals, samples, seed):
+def _start_temperature(magT, order, k, n, gvals, samples, rng):
     # Mean worsening of random swaps; accepting it with probability 1/2 at the start.
-    np.random.seed(seed)
     N = order.shape[0]
     worse = 0.0
     count = 0
     for _ in range(samples):
-        a, b = random_cross_pair(N, k)
+        a, b = random_cross_pair(N, k, rng)
         d = (replace_kept(magT, order, k, n, a, order[b]) + replace_kept(magT, order, k, n, b, order[a])
              - gvals[a // k] - gvals[b // k])
         if d < 0:
@@ -60,19 +59,18 @@ def _start_temperature(magT, order, k, n, gvals, samples, seed):
 
 @njit(cache=True)
 def _anneal_chunk(magT, order, k, n, gvals, best_order, best_total, first, last, total_moves,
-                  t0, t1, tol, seed):
+                  t0, t1, tol, rng):
     """Moves first..last-1 of the schedule; state, best order and best total update in place."""
-    np.random.seed(seed)
     N = order.shape[0]
     total = gvals.sum()
     ratio = t1 / t0
     for it in range(first, last):
         temp = t0 * ratio ** (it / total_moves)
-        a, b = random_cross_pair(N, k)
+        a, b = random_cross_pair(N, k, rng)
         va = replace_kept(magT, order, k, n, a, order[b])
         vb = replace_kept(magT, order, k, n, b, order[a])
         d = va + vb - gvals[a // k] - gvals[b // k]
-        if d >= 0 or np.random.random() < np.exp(d / temp):
+        if d >= 0 or rand_unit(rng) < np.exp(d / temp):
             tmp = order[a]
             order[a] = order[b]
             order[b] = tmp
@@ -87,9 +85,9 @@ def _anneal_chunk(magT, order, k, n, gvals, best_order, best_total, first, last,
                     best_order[:] = order
 
 
-def anneal(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
-           moves: int | None = None) -> tuple[np.ndarray, dict]:
-    """Anneal from ``order``; returns the best order seen (never worse than the start) and stats."""
+def anneal(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
+           moves: int | None = None) -> Outcome:
+    """Anneal from ``order``; the best order seen (never worse than the start)."""
     magT = prepare(problem.magnitude)
     k, n = problem.k, problem.n
     # A move rescores two groups: n + 1 passes over k values in each of R rows, twice.
@@ -100,31 +98,26 @@ def anneal(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudg
     best_order = order.copy()
     best_total = np.array([gvals.sum()])
     tol = tolerance(magT)
-    t0 = _start_temperature(magT, order, k, n, gvals, _SAMPLES, seed)
+    rng = new_state(seed, 0xBF58476D1CE4E5B9)
+    t0 = _start_temperature(magT, order, k, n, gvals, _SAMPLES, rng)
     done = 0
     interrupted = False
     if t0 > 0:
         try:
             step = chunk_steps(move_ops, _CHUNK)
-            for chunk, first in enumerate(range(0, moves, step)):
+            for first in range(0, moves, step):
                 if budget.time_up:
                     break
                 last = min(moves, first + step)
                 _anneal_chunk(magT, order, k, n, gvals, best_order, best_total, first, last, moves,
-                              t0, t0 * _COOLING, tol, seed + 1 + chunk)
+                              t0, t0 * _COOLING, tol, rng)
                 budget.spend((last - first) * move_ops)
                 done = last
         except KeyboardInterrupt:
             interrupted = True
-    stats = {"moves": done, "t0": t0, "ops": budget.spent, "time_limit_hit": done < moves and not interrupted,
-             "interrupted": interrupted}
-    return best_order, stats
+    # the schedule is sized to the budget, so only the clock or Ctrl-C ends it early
+    return Outcome(best_order, iterations=done, interrupted=interrupted or (t0 > 0 and done < moves),
+                   stats={"method": "simulated annealing", "t0": t0})
 
 
-def _solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = anneal(problem, start_order(problem, options), options.seed,
-                          WorkBudget.start(options.time_limit))
-    return Outcome(order, stats={"method": "simulated annealing", **stats})
-
-
-SOLVER = Solver("anneal", _solver, "simulated annealing over cross-group column swaps")
+SOLVER = Solver("anneal", from_start(anneal), "simulated annealing over cross-group column swaps")

@@ -16,8 +16,9 @@ Three local searches over the column order, all scored incrementally:
   re-examined only after one of its groups changed; when no window improves, an
   escape swap perturbs the order, a bounded number of times.
 
-Each search stops at its own cap or when its work budget (:mod:`solvers.work`,
-derived from the time limit) is spent, so the same seed gives the same answer.
+Each search stops at its own cap or when its work budget (:mod:`solvers.budget`,
+derived from the time limit) is spent, so the same seed gives the same answer;
+random draws come from an explicit xorshift state (:mod:`solvers.rng`).
 
 Reference: J. Pool and C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
 2021 (NVIDIA Apex, apex/contrib/sparsity/permutation_search_kernels). This is a
@@ -35,13 +36,15 @@ import math
 import numpy as np
 from numba import njit
 
-from ..problem import GroupProblem, Options, Outcome, ProblemError
+from ..budget import Budget
+from ..problem import GroupProblem, Outcome
 from ..registry import Solver
-from ..work import WorkBudget
+from ..rng import new_state, rand_below
 from ._kernels import (
     all_group_kept, chunk_steps, group_kept, prepare, random_cross_pair, refresh_table_groups,
-    replacement_table, start_order, swap_positions, tolerance,
+    replacement_table, swap_positions, tolerance,
 )
+from .start import from_start
 
 __all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_search", "window_partitions",
            "partition_count", "window_groups", "MAX_TABLE_COLUMNS"]
@@ -104,9 +107,8 @@ def _record_best(order, gvals, best_order, best_total, tol):
 
 
 @njit(cache=True)
-def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, escapes_left, tol, seed):
+def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, escapes_left, tol, rng):
     """Up to ``moves`` best-improving or escape swaps; returns (moves done, escapes left)."""
-    np.random.seed(seed)
     N = order.shape[0]
     no_tabu = np.zeros((N, N // k), dtype=np.int64)
     done = 0
@@ -117,7 +119,7 @@ def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, 
             if escapes_left == 0:
                 break
             escapes_left -= 1
-            a, b = random_cross_pair(N, k)
+            a, b = random_cross_pair(N, k, rng)
         _apply_swap(magT, order, k, n, gvals, table, a, b)
         done += 1
     return done, escapes_left
@@ -125,9 +127,8 @@ def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, 
 
 @njit(cache=True)
 def _tabu_chunk(magT, order, k, n, gvals, table, tabu, first, last, tenure_lo, tenure_hi,
-                best_order, best_total, tol, seed):
+                best_order, best_total, tol, rng):
     """Steps first..last-1 of tabu search: always take the best admissible swap, even a worsening one."""
-    np.random.seed(seed)
     total = gvals.sum()
     for it in range(first, last):
         gain, a, b = _best_swap(order, k, gvals, table, tabu, it, total, best_total[0], tol)
@@ -137,8 +138,8 @@ def _tabu_chunk(magT, order, k, n, gvals, table, tabu, first, last, tenure_lo, t
         cb = order[b]
         _apply_swap(magT, order, k, n, gvals, table, a, b)
         # Forbid each moved column to return to the group it left for a random tenure.
-        tabu[ca, a // k] = it + tenure_lo + np.random.randint(tenure_hi - tenure_lo + 1)
-        tabu[cb, b // k] = it + tenure_lo + np.random.randint(tenure_hi - tenure_lo + 1)
+        tabu[ca, a // k] = it + tenure_lo + rand_below(rng, tenure_hi - tenure_lo + 1)
+        tabu[cb, b // k] = it + tenure_lo + rand_below(rng, tenure_hi - tenure_lo + 1)
         total = _record_best(order, gvals, best_order, best_total, tol)
     return last
 
@@ -147,9 +148,6 @@ class _SwapState:
     """Order, group values, replacement table and best-so-far shared by the swap searches."""
 
     def __init__(self, problem: GroupProblem, order: np.ndarray):
-        if problem.shape[1] > MAX_TABLE_COLUMNS:
-            raise ProblemError(f"swap searches need N <= {MAX_TABLE_COLUMNS} columns (an N x N table), "
-                               f"got {problem.shape[1]}; use anneal, lns or auto")
         self.magT = prepare(problem.magnitude)
         self.k, self.n = problem.k, problem.n
         self.order = order.copy()
@@ -169,26 +167,33 @@ class _SwapState:
         return self.best_order
 
 
-def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
-                 escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
+def swap_table_fits(problem: GroupProblem) -> str | None:
+    """Why the swap searches cannot take ``problem`` (their N x N table), or None."""
+    if problem.shape[1] > MAX_TABLE_COLUMNS:
+        return (f"swap searches need N <= {MAX_TABLE_COLUMNS} columns (an N x N table), got "
+                f"{problem.shape[1]}; use anneal, lns or auto")
+    return None
+
+
+def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
+                 escapes: int = ESCAPES) -> Outcome:
     """Best-improving cross-group swaps from ``order`` with bounded escapes; never worse than the start."""
     st = _SwapState(problem, order)
-    moves, chunk, left = 0, 0, escapes
+    rng = new_state(seed, 0x5DEECE66D)
+    moves, left = 0, escapes
     interrupted = False
     try:
         while not budget.exhausted:
             done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, st.best_order,
-                                     st.best_total, st.chunk, left, st.tol, seed + chunk)
+                                     st.best_total, st.chunk, left, st.tol, rng)
             budget.spend(done * st.move_ops)
             moves += done
-            chunk += 1
             if done < st.chunk:
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"moves": moves, "escapes": escapes - left, "ops": budget.spent, "budget_hit": budget.exhausted,
-             "time_limit_hit": budget.time_up, "interrupted": interrupted}
-    return st.final_best(), stats
+    return Outcome(st.final_best(), iterations=moves, interrupted=interrupted,
+                   stats={"method": "channel swap", "escapes": escapes - left})
 
 
 def tabu_steps(problem: GroupProblem) -> int:
@@ -201,8 +206,8 @@ def tabu_steps(problem: GroupProblem) -> int:
     return int(max(100, min(300 * N, _SCAN_BUDGET // (N * N))))
 
 
-def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
-              steps: int | None = None) -> tuple[np.ndarray, dict]:
+def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
+              steps: int | None = None) -> Outcome:
     """Channel swap whose escapes are tabu moves; returns the best order seen (never worse than the start)."""
     st = _SwapState(problem, order)
     steps = tabu_steps(problem) if steps is None else int(steps)
@@ -211,24 +216,23 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkB
     tenure_lo = max(2, G // 8)
     tenure_hi = tenure_lo + 4
     tabu = np.zeros((problem.shape[1], G), dtype=np.int64)
+    rng = new_state(seed, 0x2545F4914F6CDD1D)
     done = 0
     interrupted = False
     try:
-        for chunk, first in enumerate(range(0, steps, st.chunk)):
+        for first in range(0, steps, st.chunk):
             last = min(steps, first + st.chunk)
             if budget.exhausted:
                 break
             done = _tabu_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, tabu, first, last,
-                               tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, seed + chunk)
+                               tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, rng)
             budget.spend((done - first) * st.move_ops)
             if done < last:
                 break
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"steps": done, "tenure": (tenure_lo, tenure_hi), "ops": budget.spent,
-             "budget_hit": done < steps and budget.exhausted,
-             "time_limit_hit": budget.time_up, "interrupted": interrupted}
-    return st.final_best(), stats
+    return Outcome(st.final_best(), iterations=done, interrupted=interrupted,
+                   stats={"method": "tabu swap", "tenure": (tenure_lo, tenure_hi)})
 
 
 # ---------------------------------------------------------- windowed regrouping
@@ -337,14 +341,15 @@ def window_groups(k: int, m: int, G: int) -> int:
     return m
 
 
-def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, budget: WorkBudget,
-                  escapes: int = ESCAPES) -> tuple[np.ndarray, dict]:
+def window_search(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget, m: int = 2,
+                  escapes: int = ESCAPES) -> Outcome:
     """Exhaustive regrouping of m-group windows with bounded escapes; never worse than the start."""
     k, n, G = problem.k, problem.n, problem.num_groups
     used_m = window_groups(k, m, G)
     if used_m < 2:
-        best, stats = channel_swap(problem, order, seed, budget, escapes)
-        return best, {**stats, "fallback": f"window of {m} groups of {k} too large; used channel swap"}
+        outcome = channel_swap(problem, order, seed, budget, escapes)
+        outcome.fallback = f"window of {m} groups of {k} too large; used channel swap"
+        return outcome
     magT = prepare(problem.magnitude)
     rng = np.random.default_rng(seed)
     subsets, parts = window_partitions(k, used_m)
@@ -391,33 +396,18 @@ def window_search(problem: GroupProblem, order: np.ndarray, m: int, seed: int, b
     total = gvals.sum()
     if total > best_total + tol:
         best_order = order.copy()
-    stats = {"window_groups": used_m, "windows": len(windows), "passes": passes,
-             "escapes": escapes - left, "ops": budget.spent, "budget_hit": budget.exhausted,
-             "time_limit_hit": budget.time_up, "interrupted": interrupted}
-    return best_order, stats
-
-
-def _swap_solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = channel_swap(problem, start_order(problem, options), options.seed,
-                                WorkBudget.start(options.time_limit))
-    return Outcome(order, stats={"method": "channel swap", **stats})
-
-
-def _tabu_solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = tabu_swap(problem, start_order(problem, options), options.seed,
-                             WorkBudget.start(options.time_limit))
-    return Outcome(order, stats={"method": "tabu swap", **stats})
-
-
-def _window_solver(problem: GroupProblem, options: Options, m: int) -> Outcome:
-    order, stats = window_search(problem, start_order(problem, options), m, options.seed,
-                                 WorkBudget.start(options.time_limit))
-    return Outcome(order, stats={"method": f"window of {m} groups", **stats})
+    return Outcome(best_order, iterations=passes, interrupted=interrupted,
+                   stats={"method": f"window of {m} groups", "window_groups": used_m, "windows": len(windows),
+                          "escapes": escapes - left})
 
 
 SOLVERS_HERE = [
-    Solver("apex-swap", _swap_solver, "Apex channel swap: best cross-group swaps with escapes"),
-    Solver("tabu", _tabu_solver, "tabu search over cross-group swaps (channel swap, tabu escapes)"),
-    Solver("apex-window2", functools.partial(_window_solver, m=2), "Apex exhaustive regrouping of 2-group windows (w=8 at k=4)"),
-    Solver("apex-window3", functools.partial(_window_solver, m=3), "Apex exhaustive regrouping of 3-group windows (w=12 at k=4)"),
+    Solver("apex-swap", from_start(channel_swap), "Apex channel swap: best cross-group swaps with escapes",
+           requires=swap_table_fits),
+    Solver("tabu", from_start(tabu_swap), "tabu search over cross-group swaps (channel swap, tabu escapes)",
+           requires=swap_table_fits),
+    Solver("apex-window2", from_start(functools.partial(window_search, m=2)),
+           "Apex exhaustive regrouping of 2-group windows (w=8 at k=4)"),
+    Solver("apex-window3", from_start(functools.partial(window_search, m=3)),
+           "Apex exhaustive regrouping of 3-group windows (w=12 at k=4)"),
 ]

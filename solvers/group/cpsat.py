@@ -13,7 +13,9 @@ Objective: maximise sum of |W[r, c]| z[r, c, g] with magnitudes scaled to intege
 Symmetry breaking numbers groups by their smallest column: column 0 is in
 group 0 and column c may join group g > 0 only if group g-1 holds an earlier column.
 Instances above the size cap are not modelled: the LNS heuristic answers
-instead and the stats say so.
+instead and the result's ``fallback`` says so.  Otherwise LNS first finds the
+hint on :data:`HINT_SHARE` of the budget, the model is charged its size to
+build, and CP-SAT gets the rest as deterministic time (:mod:`solvers.budget`).
 
 Reference: L. Perron and F. Didier, "CP-SAT", OR-Tools (Google),
 https://developers.google.com/optimization; model layout after the
@@ -29,12 +31,12 @@ import math
 import numpy as np
 from ortools.sat.python import cp_model
 
-from ..cpsat_budget import Budget, new_solver
+from ..budget import Budget
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
-from ..work import WorkBudget
-from ._kernels import all_group_kept, prepare, start_order
+from ._kernels import all_group_kept, prepare
 from .lns import lns
+from .start import start_order
 
 __all__ = ["SOLVER", "build_model", "build_partition_model", "cpsat", "MAX_COLUMNS", "MAX_VARIABLES",
            "MAX_SUBSETS"]
@@ -47,6 +49,10 @@ MAX_VARIABLES = 200_000
 MAX_SUBSETS = 50_000
 # Integer resolution of the magnitudes relative to the largest one.
 _SCALE = 2.0 ** 30
+# Share of the budget the LNS hint may use before the model is built.
+HINT_SHARE = 0.3
+# Operations charged per model term built in Python (about 250,000 terms a second).
+_OPS_PER_TERM = 1000.0
 
 _STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -140,9 +146,18 @@ def too_large(problem: GroupProblem) -> bool:
     return N > MAX_COLUMNS or R * N * problem.num_groups > MAX_VARIABLES
 
 
+def _model_terms(problem: GroupProblem) -> int:
+    """Terms of the model that :func:`_solve_model` builds (its Python build cost)."""
+    N, G = problem.shape[1], problem.num_groups
+    if use_partition_model(problem):
+        return math.comb(N, problem.k) * (problem.k + 2)
+    return G * (N * N + 3 * int(np.count_nonzero(problem.magnitude)))
+
+
 def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, budget: Budget):
     """(solver, status code, order decoder, rounding slack in objective units, scale, model name)."""
     k, G = problem.k, problem.num_groups
+    budget.spend(_OPS_PER_TERM * _model_terms(problem))
     if use_partition_model(problem):
         scale = integer_weights(problem.magnitude)[1]
         model, y, subsets = build_partition_model(problem, scale)
@@ -162,23 +177,27 @@ def _solve_model(problem: GroupProblem, hint: np.ndarray, options: Options, budg
         def decode(solver):
             return _order_from_groups(x, solver, problem.shape[1], G)
         name = "assignment"
-    solver = new_solver(options, budget)
+    solver = budget.cpsat_solver(options.seed, options.workers)
     if name == "set partitioning":
         # Its LP relaxation is tight; full linearization lets one worker prove optimality.
         solver.parameters.linearization_level = 2
-    return solver, solver.solve(model), decode, slack, scale, name
+    status = solver.solve(model)
+    budget.spend_cpsat(solver)
+    return solver, status, decode, slack, scale, name
 
 
-def cpsat(problem: GroupProblem, options: Options) -> Outcome:
-    """Solve a model within the time limit; fall back to LNS when the instance is too large."""
-    budget = Budget.start(options)
+def cpsat(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
+    """Solve a model within the budget; fall back to LNS when the instance is too large."""
     start = start_order(problem, options)
     if too_large(problem):
-        order, stats = lns(problem, start, options.seed, WorkBudget.start(options.time_limit))
-        reason = (f"C(N,k) > {MAX_SUBSETS} and (N={problem.shape[1]} > {MAX_COLUMNS} or R*N*G > "
-                  f"{MAX_VARIABLES}): too large for CP-SAT")
-        return Outcome(order, stats={"method": "LNS (CP-SAT fallback)", "fallback": reason, **stats})
-    hint, _ = lns(problem, start, options.seed, WorkBudget.start(options.time_limit))
+        outcome = lns(problem, start, options.seed, budget)
+        outcome.fallback = (f"C(N,k) > {MAX_SUBSETS} and (N={problem.shape[1]} > {MAX_COLUMNS} or R*N*G > "
+                            f"{MAX_VARIABLES}): too large for CP-SAT; LNS instead")
+        outcome.stats["method"] = "LNS (CP-SAT fallback)"
+        return outcome
+    share = budget.share(HINT_SHARE)
+    hint = lns(problem, start, options.seed, share).solution
+    budget.charge(share)
     solver, code, decode, slack, scale, name = _solve_model(problem, hint, options, budget)
     status = _STATUS.get(code, "unknown")
     log.debug("cpsat %s model: status %s bound %s", name, status, solver.best_objective_bound)
@@ -190,7 +209,8 @@ def cpsat(problem: GroupProblem, options: Options) -> Outcome:
         return Outcome(hint, stats=stats)
     # Rounding each kept term to an integer moves the objective by at most `slack` units.
     bound = (solver.best_objective_bound + slack) / scale
-    return Outcome(decode(solver), bound=bound, proven=code == cp_model.OPTIMAL, stats=stats)
+    return Outcome(decode(solver), bound=bound, proven=code == cp_model.OPTIMAL, bound_kind="cpsat",
+                   stats=stats)
 
 
 SOLVER = Solver("cpsat", cpsat, "CP-SAT set-partitioning or assignment model for small instances (else LNS fallback)",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..budget import Budget
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
 
 __all__ = ["SOLVER", "identity"]
 
 
-def identity(problem: GroupProblem, options: Options) -> Outcome:
+def identity(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
     """Columns in their given order 0..N-1."""
     return Outcome(np.arange(problem.shape[1], dtype=np.int64), stats={"method": "identity"})
 

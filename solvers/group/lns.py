@@ -6,7 +6,7 @@ assignment whose weight [i, g] is the kept magnitude of group g with column i
 in the free slot. Putting every column back where it was is one assignment, so
 a move never loses; it is kept when it is at least as good. The search stops
 after a fixed number of moves without improvement or when its work budget
-(:mod:`solvers.work`, from the time limit) is spent: same seed, same answer.
+(:mod:`solvers.budget`, from the time limit) is spent: same seed, same answer.
 
 Reference: P. Shaw, "Using Constraint Programming and Local Search Methods to
 Solve Vehicle Routing Problems", CP 1998 (large-neighbourhood search);
@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 from ortools.graph.python import linear_sum_assignment
 
-from ..problem import GroupProblem, Options, Outcome
+from ..budget import Budget
+from ..problem import GroupProblem, Outcome
 from ..registry import Solver
-from ..work import WorkBudget
-from ._kernels import all_group_kept, insertion_values, prepare, start_order, tolerance
+from ._kernels import all_group_kept, insertion_values, prepare, tolerance
+from .start import from_start
 
 __all__ = ["SOLVER", "lns", "max_assignment"]
 
@@ -55,8 +56,8 @@ def max_assignment(values: np.ndarray) -> np.ndarray:
     return np.array([solver.right_mate(i) for i in range(G)], dtype=np.int64)
 
 
-def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
-        patience: int = PATIENCE) -> tuple[np.ndarray, dict]:
+def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
+        patience: int = PATIENCE) -> Outcome:
     """Assignment-move LNS from ``order``; never worse than the start."""
     magT = prepare(problem.magnitude)
     k, n, G = problem.k, problem.n, problem.num_groups
@@ -90,14 +91,8 @@ def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: WorkBudget,
                 total = new_total
     except KeyboardInterrupt:
         interrupted = True
-    stats = {"moves": moves, "improving_moves": int(improved), "ops": budget.spent,
-             "budget_hit": budget.exhausted, "time_limit_hit": budget.time_up, "interrupted": interrupted}
-    return order, stats
+    return Outcome(order, iterations=moves, interrupted=interrupted,
+                   stats={"method": "LNS with assignment moves", "improving_moves": int(improved)})
 
 
-def _solver(problem: GroupProblem, options: Options) -> Outcome:
-    order, stats = lns(problem, start_order(problem, options), options.seed, WorkBudget.start(options.time_limit))
-    return Outcome(order, stats={"method": "LNS with assignment moves", **stats})
-
-
-SOLVER = Solver("lns", _solver, "large-neighbourhood search; each move an exact linear assignment")
+SOLVER = Solver("lns", from_start(lns), "large-neighbourhood search; each move an exact linear assignment")

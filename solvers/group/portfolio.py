@@ -1,6 +1,7 @@
 """P2 grouping portfolio ("auto"): the exact method when one applies, else a heuristic pipeline.
 
-- k = 2 and N <= MATCHING_MAX_COLUMNS: maximum-weight matching (proven optimal);
+- k = 2 and the matching fits the budget (:func:`.matching.matching_ops`):
+  maximum-weight matching (proven optimal);
 - the CP-SAT set-partitioning model is small (N <= cpsat.MAX_COLUMNS and
   C(N, k) <= cpsat.MAX_SUBSETS): the heuristic pipeline below, then CP-SAT
   hinted with its answer, to prove it optimal or improve it;
@@ -16,10 +17,10 @@
   reaches 39.26% efficacy, within 0.5 points of the set-partitioning LP bound
   (39.72%).
 
-The time limit becomes one work budget (:mod:`solvers.work`); each stage gets
+The call's one work budget (:mod:`solvers.budget`) is split: each stage gets
 a share of the operations left and is charged what it spent, so the same seed
 gives the same answer; the wall clock is only a hard cap. Ctrl-C stops the
-current stage and returns the best order found so far.
+current stage and returns the best order found so far, marked interrupted.
 
 Reference: the stage modules (apex, anneal, lns, matching, cpsat).
 """
@@ -29,46 +30,48 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..budget import Budget
 from ..check import kept_magnitude
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
-from ..work import WorkBudget
+from ..run import stopped_by
 from . import cpsat as cpsat_mod
-from ._kernels import start_order
 from .anneal import anneal
 from .apex import tabu_swap
 from .lns import lns
-from .matching import matching
+from .matching import matching, matching_ops
+from .start import start_order
 
-__all__ = ["SOLVER", "portfolio", "MATCHING_MAX_COLUMNS", "TABU_MAX_COLUMNS"]
+__all__ = ["SOLVER", "portfolio", "TABU_MAX_COLUMNS"]
 
-# networkx's blossom algorithm is pure Python, O(N^3): a few seconds at N = 128.
-MATCHING_MAX_COLUMNS = 128
 # Above this many columns the pipeline starts with LNS instead of tabu search.
 TABU_MAX_COLUMNS = 256
 # (name, search, share of the remaining work it may use at most), run in order.
 _SMALL_STAGES = (("tabu", tabu_swap, 0.8), ("lns", lns, 1.0))
 _LARGE_STAGES = (("lns", lns, 1.0), ("anneal", anneal, 1.0))
-# Share of the time limit the heuristic gets before CP-SAT on tiny instances.
+# Share of the budget the heuristic gets before CP-SAT on tiny instances.
 _CPSAT_HEURISTIC_SHARE = 0.3
 
 
-def _pipeline(problem: GroupProblem, options: Options) -> Outcome:
-    budget = WorkBudget.start(options.time_limit)
+def _pipeline(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
     order = start_order(problem, options)
     stages = _SMALL_STAGES if problem.shape[1] <= TABU_MAX_COLUMNS else _LARGE_STAGES
     stats: dict = {"method": "portfolio: " + " -> ".join(name for name, _, _ in stages)}
-    for i, (name, run, share) in enumerate(stages):
+    iterations, interrupted = 0, False
+    for i, (name, search, share) in enumerate(stages):
         if i and budget.exhausted:
             break
         stage_budget = budget.share(share)
-        order, stage = run(problem, order, options.seed + i, stage_budget)
+        outcome = search(problem, order, options.seed + i, stage_budget)
         budget.charge(stage_budget)
-        stats[name] = stage
-        if stage.get("interrupted"):
-            stats["interrupted"] = True
+        order = outcome.solution
+        iterations += outcome.iterations
+        stats[name] = {"stopped_by": stopped_by(outcome, stage_budget), "iterations": outcome.iterations,
+                       **outcome.stats}
+        if outcome.interrupted:
+            interrupted = True
             break
-    return Outcome(order, stats=stats)
+    return Outcome(order, iterations=iterations, interrupted=interrupted, stats=stats)
 
 
 def _small_for_cpsat(problem: GroupProblem) -> bool:
@@ -76,29 +79,32 @@ def _small_for_cpsat(problem: GroupProblem) -> bool:
     return N <= cpsat_mod.MAX_COLUMNS and math.comb(N, problem.k) <= cpsat_mod.MAX_SUBSETS
 
 
-def _with_cpsat(problem: GroupProblem, options: Options) -> Outcome:
+def _with_cpsat(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
     # The heuristic answer first (fast, and CP-SAT's hint); CP-SAT then proves it or
-    # improves on it. The better order wins; CP-SAT's bound holds either way. CP-SAT's
-    # work budget comes from the time limit, so neither split depends on the clock.
-    heuristic = _pipeline(problem, replace(options, time_limit=_CPSAT_HEURISTIC_SHARE * options.time_limit))
-    if heuristic.stats.get("interrupted"):
+    # improves on it. The better order wins; CP-SAT's bound holds either way.
+    share = budget.share(_CPSAT_HEURISTIC_SHARE)
+    heuristic = _pipeline(problem, options, share)
+    budget.charge(share)
+    if heuristic.interrupted:
         return heuristic
-    exact = cpsat_mod.cpsat(problem, replace(options, hint=heuristic.solution,
-                                             time_limit=(1 - _CPSAT_HEURISTIC_SHARE) * options.time_limit))
+    exact = cpsat_mod.cpsat(problem, replace(options, hint=heuristic.solution), budget)
     stats = {"method": "portfolio: heuristic -> " + exact.stats["method"], "heuristic": heuristic.stats,
              "cpsat": exact.stats}
+    iterations = heuristic.iterations + exact.iterations
     if kept_magnitude(problem, heuristic.solution) > kept_magnitude(problem, exact.solution):
-        return Outcome(heuristic.solution, bound=exact.bound, stats=stats)
-    return Outcome(exact.solution, bound=exact.bound, proven=exact.proven, stats=stats)
+        return Outcome(heuristic.solution, bound=exact.bound, bound_kind=exact.bound_kind,
+                       iterations=iterations, stats=stats)
+    return Outcome(exact.solution, bound=exact.bound, proven=exact.proven, bound_kind=exact.bound_kind,
+                   iterations=iterations, stats=stats)
 
 
-def portfolio(problem: GroupProblem, options: Options) -> Outcome:
+def portfolio(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
     """Matching for k = 2, heuristic then CP-SAT for tiny instances, else the heuristic pipeline."""
-    if problem.k == 2 and problem.shape[1] <= MATCHING_MAX_COLUMNS:
-        return matching(problem, options)
+    if problem.k == 2 and matching_ops(problem) <= budget.ops:
+        return matching(problem, options, budget)
     if _small_for_cpsat(problem):
-        return _with_cpsat(problem, options)
-    return _pipeline(problem, options)
+        return _with_cpsat(problem, options, budget)
+    return _pipeline(problem, options, budget)
 
 
 SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else tabu -> LNS or LNS -> anneal",

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from solvers.check import check_labels
+from solvers.bounds import combine_lower_bound
+from solvers.budget import Budget
 from solvers.combine import SOLVERS, cpsat, reduce, solve
 from solvers.problem import CombineProblem, Options
 
@@ -71,7 +73,7 @@ def test_cpsat_proves_brute_force_optimum(case, model, monkeypatch):
     """Both CP-SAT models report 'optimal' with exactly the enumerated lexicographic optimum."""
     problem, (G, pruned) = case
     if model == "assignment":
-        monkeypatch.setattr(cpsat, "feasible_groups", lambda problem: None)
+        monkeypatch.setattr(cpsat, "feasible_groups", lambda problem, **limits: None)
     elif problem.budget > 0:
         pytest.skip("the set model is for gamma = 0")
     result = solve(problem, "cpsat", Options(time_limit=5.0))
@@ -138,7 +140,9 @@ def test_components_match_the_unsplit_model():
     problem = _instance(3, 8, 40, 0.04, 3, 0.0)
     assert len(reduce.analyse(problem).components) > 1
     split = solve(problem, "cpsat", Options(time_limit=5.0))
-    whole = cpsat._solve_one(problem, reduce.start_labels(problem, Options()), Options(), 5.0)
+    budget = Budget.start(5.0)
+    whole = cpsat._solve_one(problem, reduce.start_labels(problem, Options(), budget), Options(), budget,
+                             combine_lower_bound(problem), cpsat.feasible_groups(problem))
     assert split.status == "optimal" and whole[2]
     assert split.num_groups == int(whole[0].max()) + 1
 
@@ -148,7 +152,7 @@ def test_too_large_falls_back_to_the_heuristic(monkeypatch):
     monkeypatch.setattr(cpsat, "MAX_ASSIGN_VARS", 10)
     problem = _instance(7, 10, 20, 0.3, 4, 0.2)   # gamma > 0: no early exit at the bound
     result = solve(problem, "cpsat", Options(time_limit=1.0))
-    assert "fallback" in result.stats
+    assert result.fallback
     check_labels(problem, result.labels)
 
 
@@ -169,7 +173,7 @@ def test_build_model_accepts_its_hint():
     for gamma in (0.0, 0.3):
         problem = _instance(9, 6, 12, 0.3, 3, gamma)
         hint = reduce.start_labels(problem, Options())
-        model, _ = cpsat.build_model(problem, int(hint.max()) + 1, hint, reduce.lower_bound(problem))
+        model, _ = cpsat.build_model(problem, int(hint.max()) + 1, hint, combine_lower_bound(problem))
         model.clear_objective()
         solver = cp_model.CpSolver()
         solver.parameters.fix_variables_to_their_hinted_value = True
@@ -205,4 +209,4 @@ def test_same_seed_same_answer_when_the_budget_binds(solver):
     if solver == "auto":
         assert a.stats["stages"] == b.stats["stages"]
     else:
-        assert a.stats["budget_hit"] and not a.stats["interrupted_by_time"]
+        assert a.stopped_by == "budget" and not a.interrupted

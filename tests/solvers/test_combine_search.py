@@ -111,7 +111,7 @@ def test_auto_returns_best_so_far_on_ctrl_c(monkeypatch):
     problem = _random(6, 24, 60, 0.2, alpha=4)
     result = solve(problem, "auto", Options(time_limit=2.0))
     check_labels(problem, result.labels)
-    assert result.stats["interrupted"] is True
+    assert result.interrupted is True
 
 
 def test_auto_time_limit_is_honoured():

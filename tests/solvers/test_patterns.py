@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from solvers import patterns
+from solvers import Budget, patterns
 from solvers.problem import Options, ProblemError
 
 FAST = Options(time_limit=2.0, seed=0)
@@ -39,7 +39,7 @@ def test_lazy_greedy_equals_plain_greedy():
         p = int(np.argmax(gains))
         chosen.append(p)
         current = np.maximum(current, V[:, p])
-    lazy = patterns.greedy(problem, FAST).solution
+    lazy = patterns.greedy(problem, FAST, Budget.start(FAST.time_limit)).solution
     assert sorted(lazy.tolist()) == sorted(chosen)
 
 

@@ -139,4 +139,4 @@ def test_assign_same_seed_same_answer_when_the_budget_binds():
     opts = Options(time_limit=0.5, seed=1)
     a, b = pd.solve(problem, "assign", opts), pd.solve(problem, "assign", opts)
     assert np.array_equal(a.row_order, b.row_order) and np.array_equal(a.col_order, b.col_order)
-    assert a.stats["budget_hit"] and not a.stats["time_limit_hit"]
+    assert a.stopped_by == "budget" and not a.interrupted
