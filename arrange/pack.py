@@ -2,14 +2,18 @@
 
 Both validate the input, run a solver from :mod:`solvers` by name, and return
 its checked result; ``pack`` additionally encodes the column-combined format
-and verifies the packed values and select indices decode exactly.
+and verifies the packed values and select indices decode exactly.  The time
+limit covers the whole call, validation to verified result, and ``seconds``
+is the whole call.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from solvers import CombineProblem, GroupProblem, Options, ProblemError
+from solvers import Budget, CombineProblem, GroupProblem, Options, ProblemError
 from solvers import combine as _combine
 from solvers import group as _group
 
@@ -41,10 +45,12 @@ def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float
     ------
     ArrangeError : bad matrix or parameters (one line naming the fault).
     """
+    begin = time.perf_counter()
     try:
-        problem = CombineProblem.from_weights(W, alpha=alpha, gamma=gamma, name=name)
         options = Options(time_limit=time_limit, seed=seed, workers=workers)
-        result = _combine.solve(problem, solver, options)
+        budget = Budget.start(options.time_limit, begin + options.time_limit)
+        problem = CombineProblem.from_weights(W, alpha=alpha, gamma=gamma, name=name)
+        result = _combine.solve(problem, solver, options, budget)
     except ProblemError as exc:
         raise ArrangeError(str(exc)) from None
     values = np.asarray(W)
@@ -52,6 +58,7 @@ def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float
         values = values.astype(np.float64)
     result.packed = column_combine.encode_groups(values, result.groups, problem.alpha)
     verify_packing(values, result.packed, problem.gamma)
+    result.seconds = time.perf_counter() - begin
     return result
 
 
@@ -75,15 +82,20 @@ def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed
     Returns solvers.GroupResult with ``.order``, ``.kept``, ``.upper_bound``,
     ``.efficacy``, ``.status``, ``.seconds``.
     """
+    begin = time.perf_counter()
     try:
+        options = Options(time_limit=time_limit, seed=seed, workers=workers)
+        budget = Budget.start(options.time_limit, begin + options.time_limit)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
             raise ProblemError(f"Expected integer k >= 2, got {k!r}")
+        if k > np.asarray(W).shape[-1]:
+            raise ProblemError(f"Expected k <= number of columns {np.asarray(W).shape[-1]}, got k={k}")
         padded, extra = pad_columns(W, int(k))
         problem = GroupProblem.from_weights(padded, k=k, n=n, name=name)
-        if k > np.asarray(W).shape[1]:
-            raise ProblemError(f"Expected k <= number of columns {np.asarray(W).shape[1]}, got k={k}")
-        result = _group.solve(problem, solver, Options(time_limit=time_limit, seed=seed, workers=workers))
+        result = _group.solve(problem, solver, options, budget)
     except ProblemError as exc:
         raise ArrangeError(str(exc)) from None
     result.padded = extra
+    result.keep_mask = result.keep_mask[:, :padded.shape[1] - extra]
+    result.seconds = time.perf_counter() - begin
     return result

@@ -25,7 +25,7 @@ from arrange.formats_compare import compare_formats, format_markdown  # noqa: E4
 def main() -> None:
     start = time.perf_counter()
     # The library's default limit: the searches stop on a deterministic budget worth about
-    # half of it on these machines (solvers/work.py).
+    # half of it on these machines (solvers/budget.py).
     rows = compare_formats(finetune_epochs=5, seed=0, rows=8, cols=8, dataflow="ws", time_limit=10.0)
     print(format_markdown(rows, details=True))
     print(f"\n{time.perf_counter() - start:.0f} s")
