@@ -16,6 +16,7 @@ import numpy as np
 from solvers import Budget, CombineProblem, GroupProblem, Options, ProblemError
 from solvers import combine as _combine
 from solvers import group as _group
+from solvers.warm import warm_up
 
 from .errors import ArrangeError
 from .formats import column_combine
@@ -45,6 +46,7 @@ def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float
     ------
     ArrangeError : bad matrix or parameters (one line naming the fault).
     """
+    warm_up()
     begin = time.perf_counter()
     try:
         options = Options(time_limit=time_limit, seed=seed, workers=workers)
@@ -82,6 +84,7 @@ def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed
     Returns solvers.GroupResult with ``.order``, ``.kept``, ``.upper_bound``,
     ``.efficacy``, ``.status``, ``.seconds``.
     """
+    warm_up()
     begin = time.perf_counter()
     try:
         options = Options(time_limit=time_limit, seed=seed, workers=workers)

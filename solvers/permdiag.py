@@ -50,6 +50,7 @@ from .problem import InvalidSolution, Options, Outcome, ProblemError, _check_int
 from .registry import Solver, lookup
 from .result import Result
 from .run import run_solver
+from .warm import warm_up
 
 __all__ = [
     "PermDiagProblem", "PermDiagResult", "SOLVERS", "solve",
@@ -333,6 +334,7 @@ def _check_order(order, n: int, side: str) -> np.ndarray:
 def solve(problem: PermDiagProblem, solver="auto", options: Options | None = None,
           budget: Budget | None = None) -> PermDiagResult:
     """Run a registered solver (name or callable) and return a checked :class:`PermDiagResult`."""
+    warm_up()
     begin = time.perf_counter()
     options = options or Options()
     budget = budget or Budget.start(options.time_limit)

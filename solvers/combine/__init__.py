@@ -20,6 +20,7 @@ from ..problem import CombineProblem, InvalidSolution, Options
 from ..registry import Solver, lookup
 from ..result import CombineResult
 from ..run import run_solver
+from ..warm import warm_up
 from .labels import canonical_labels, group_lists
 
 __all__ = ["SOLVERS", "solve", "canonical_labels", "group_lists"]
@@ -35,6 +36,7 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     ``budget`` defaults to ``options.time_limit`` from now; a caller that has
     already spent part of the limit (validation, loading) passes its own.
     """
+    warm_up()
     begin = time.perf_counter()
     options = options or Options()
     budget = budget or Budget.start(options.time_limit)

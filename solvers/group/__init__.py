@@ -21,6 +21,7 @@ from ..problem import GroupProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver, lookup
 from ..result import GroupResult
 from ..run import check_params, run_solver
+from ..warm import warm_up
 
 __all__ = ["SOLVERS", "solve"]
 
@@ -33,6 +34,7 @@ _REL_TOL = 1e-9
 def solve(problem: GroupProblem, solver="auto", options: Options | None = None,
           budget: Budget | None = None) -> GroupResult:
     """Solve P2 with a registered solver (name, ``module:function``, Solver or callable); a checked result."""
+    warm_up()
     begin = time.perf_counter()
     options = options or Options()
     budget = budget or Budget.start(options.time_limit)
