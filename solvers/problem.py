@@ -47,7 +47,10 @@ class InvalidSolution(AssertionError):
 
 def magnitudes(W, name: str = "W") -> np.ndarray:
     """|W| as contiguous float64; a bool mask counts each nonzero as magnitude 1."""
-    arr = np.asarray(W)
+    try:
+        arr = np.asarray(W)
+    except (ValueError, TypeError) as exc:
+        raise ProblemError(f"{name}: not a matrix ({str(exc).split('.')[0]})") from None
     if arr.ndim != 2:
         raise ProblemError(f"{name}: expected a 2-D matrix, got {arr.ndim}-D shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -60,6 +63,10 @@ def magnitudes(W, name: str = "W") -> np.ndarray:
     if not np.all(np.isfinite(mag)):
         bad = int(np.count_nonzero(~np.isfinite(mag)))
         raise ProblemError(f"{name}: {bad} NaN/inf entries")
+    with np.errstate(over="ignore"):
+        total = mag.sum()
+    if not np.isfinite(total):
+        raise ProblemError(f"{name}: magnitudes too large, their sum overflows float64 (largest {mag.max():.3g})")
     return np.ascontiguousarray(mag)
 
 
