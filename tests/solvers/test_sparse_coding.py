@@ -92,3 +92,17 @@ def test_bad_input(call, match):
     """Bad d, budget, basis or method give a one-line ProblemError."""
     with pytest.raises(ProblemError, match=match):
         call()
+
+
+def test_fit_reports_the_rank_bound_and_never_beats_it():
+    """The Eckart-Young bound is below every rank-d answer; with every coefficient kept it is met."""
+    X = np.random.default_rng(5).standard_normal((30, 9))
+    sparse = sc.fit(X, 3, budget=40)
+    assert sparse.bound <= sparse.objective and sparse.status == "feasible" and sparse.support.sum() <= 40
+    full = sc.fit(X, 3)
+    assert full.status == "optimal" and full.objective == pytest.approx(full.bound)
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        C, B = rng.standard_normal((30, 3)), rng.standard_normal((3, 9))
+        assert sc.error(X, B, C) >= sparse.bound
+    assert sparse.as_row()["sense"] == "min" and sparse.as_row()["nonzeros"] == 40
