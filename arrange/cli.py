@@ -30,7 +30,15 @@ def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_defaul
     p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--out", metavar="DIR", help="write report.json, report.md and packed.npz here")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz and masks.npz/.pt here")
+
+
+def _add_selection_options(p: argparse.ArgumentParser):
+    p.add_argument("--include", action="append", metavar="GLOB",
+                   help="arrange exactly the 2-D/4-D weights whose state-dict name matches (repeatable; "
+                        "default: conv and linear weights, no norms, biases or embeddings)")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="leave out the weights whose state-dict name matches (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)")
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
+    _add_selection_options(p)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
     _add_pack_options(d, 0.7, "global", time_limit=2.0)
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
@@ -77,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "lanes; 1: a whole PE per subword)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true")
-    c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots and the hardware export")
+    c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots, masks and the hardware export")
+    _add_selection_options(c)
     sub.add_parser("solvers", help="list the solvers with one line each")
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=["solvers"], help="which benchmark")
@@ -86,21 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(source: str):
-    if source == "digits":
-        from .models.digits import load_digits_layers
-
-        return load_digits_layers()
+def _load(source: str, args=None):
     from .io import load_model
 
-    return load_model(source)
+    select = dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None))
+    if source == "digits":
+        from .models.digits import DIGITS_GROUPS, DIGITS_WEIGHTS
+
+        return load_model(DIGITS_WEIGHTS, groups=DIGITS_GROUPS, **select)
+    return load_model(source, **select)
 
 
 def _cmd_pack(args, source: str) -> int:
+    from .io import weight_masks
     from .pipeline import pack_layers
     from .report import format_table, to_json, write_pack_report
 
-    model = _load(source)
+    model = _load(source, args)
     layers = model.layers
     if args.sparsity:
         from .prune import prune_layers
@@ -110,12 +122,13 @@ def _cmd_pack(args, source: str) -> int:
         raise ArrangeError(f"{source}: no conv or linear layers found")
     report, packed = pack_layers(layers, alpha=args.alpha, gamma=args.gamma, solver=args.solver,
                                  time_limit=args.time_limit, seed=args.seed,
-                                 skipped=model.skipped, progress=not args.json)
+                                 skipped=model.skipped, not_selected=model.not_selected, keys=model.keys,
+                                 progress=not args.json)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
     if source == "digits" and report.layers:
         report.accuracy = _digits_accuracy(model.layers, layers, packed)
     if args.out:
-        write_pack_report(report, packed, args.out)
+        write_pack_report(report, packed, args.out, masks=weight_masks(layers, report.keep_masks, model.keys))
     print(to_json(report) if args.json else format_table(report))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
@@ -138,7 +151,7 @@ def _cmd_compress(args) -> int:
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
-    model = _load(args.model)
+    model = _load(args.model, args)
     hooks = None
     if args.model == "digits":
         from .hooks import digits_hooks
@@ -167,12 +180,22 @@ def _cmd_compress(args) -> int:
         hw["pixels"] = digits_pixels()
     if args.out:
         write_compress_report(report, args.out, model_layers=model.layers, **hw)
+        _write_compress_masks(report, model, args.out)
     print(compress_json(report, **hw) if args.json else format_compress(report, **hw))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
     if error:
         print(f"arrange: {error}", file=sys.stderr)
     return EXIT_BAD_INPUT if report.skipped or error else 0
+
+
+def _write_compress_masks(report, model, out_dir: str) -> None:
+    """masks.npz/.pt of the compressed layers: where their effective weights are nonzero."""
+    from .io import weight_masks
+    from .report import write_masks
+
+    keep = {o.name: o.weights != 0 for o in report.layers}
+    write_masks(weight_masks(model.layers, keep, model.keys), out_dir)
 
 
 def _digits_accuracy(dense, pruned, packed) -> dict:

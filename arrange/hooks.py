@@ -3,6 +3,11 @@
 The hook API keeps torch out of the pipeline: the pipeline hands over and gets
 back plain ``name -> ndarray`` states; these adapters load them into a torch
 module, evaluate or fine-tune it with masks held fixed, and hand arrays back.
+A module pruned with ``torch.nn.utils.prune`` computes ``weight`` as
+``weight_orig * weight_mask``; the states' ``<m>.weight`` entries are loaded so
+that this product is exactly the pipeline's weight
+(:func:`arrange.torch_flow.load_arrays`), and fine-tuning holds masks by
+narrowing ``weight_mask`` there (the product's gradient is zero where the mask is).
 """
 
 from __future__ import annotations
@@ -17,18 +22,6 @@ from .joint import Hooks
 __all__ = ["digits_hooks", "torch_hooks"]
 
 
-def _numpy_state(module) -> dict:
-    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-
-
-def _load(module, state: dict):
-    import torch
-
-    module.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=p.dtype)
-                            for (k, p), v in ((kv, state[kv[0]]) for kv in module.state_dict().items())})
-    return module
-
-
 def digits_hooks(epochs: int = 3, lr: float = 1e-3) -> Hooks:
     """Test-split accuracy (numpy) and masked fine-tuning (torch) of the embedded digits CNN."""
     from .models.digits import digits_state, evaluate_digits
@@ -36,8 +29,10 @@ def digits_hooks(epochs: int = 3, lr: float = 1e-3) -> Hooks:
     def finetune(state, masks, seed):
         from .models.digits_torch import build_digits_model, finetune as train
 
+        from .torch_flow import numpy_state
+
         model = train(build_digits_model(state), masks, epochs=epochs, seed=seed, lr=lr)
-        return _numpy_state(model)
+        return numpy_state(model)
 
     return Hooks(evaluate=evaluate_digits, base_state=digits_state(),
                  finetune=finetune if epochs > 0 else None)
@@ -53,30 +48,40 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
     """
     import torch
 
+    from .torch_flow import load_arrays, numpy_state
+
     if batches is not None and epochs < 1:
         raise ArrangeError(f"epochs must be >= 1 when batches are given, got {epochs}")
     loss = loss or torch.nn.functional.cross_entropy
 
     def run_eval(state):
-        return float(evaluate(_load(module, state).eval()))
+        return float(evaluate(load_arrays(module, state).eval()))
 
     def finetune(state, masks, seed):
         torch.manual_seed(seed)
-        _load(module, state)
-        ms = {name: torch.as_tensor(np.asarray(m, dtype=np.float32)) for name, m in masks.items()}
+        load_arrays(module, state)
+        plain = []
+        for name, m in masks.items():
+            sub = module.get_submodule(name)
+            m = torch.as_tensor(np.asarray(m, dtype=np.float32))
+            if hasattr(sub, "weight_orig"):
+                with torch.no_grad():
+                    sub.weight_mask.mul_(m.to(sub.weight_mask))
+            else:
+                plain.append((sub.weight, m.to(sub.weight)))
         opt = torch.optim.Adam(module.parameters(), lr=lr)
         module.train()
         for _ in range(epochs):
             for x, y in batches():
                 opt.zero_grad()
                 loss(module(x), y).backward()
-                for name, m in ms.items():
-                    module.get_submodule(name).weight.grad.mul_(m)
+                for w, m in plain:
+                    w.grad.mul_(m)
                 opt.step()
                 with torch.no_grad():
-                    for name, m in ms.items():
-                        module.get_submodule(name).weight.mul_(m)
-        return _numpy_state(module.eval())
+                    for w, m in plain:
+                        w.mul_(m)
+        return numpy_state(module.eval())
 
-    return Hooks(evaluate=run_eval, base_state=_numpy_state(module),
+    return Hooks(evaluate=run_eval, base_state=numpy_state(module),
                  finetune=finetune if batches is not None else None)

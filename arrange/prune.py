@@ -16,6 +16,8 @@ Connections for Efficient Neural Networks", NeurIPS 2015, arXiv:1506.02626.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .errors import ArrangeError
@@ -71,7 +73,8 @@ def prune_layers(layers, sparsity: float, scope: str = "layer") -> list[Layer]:
 
     Returns
     -------
-    list of Layer with ``mask = matrix != 0``; weights already masked stay masked.
+    list of Layer with ``mask = matrix != 0``; weights already masked stay masked;
+    each weight keeps its dtype (pruning only zeroes entries, so that is exact).
 
     Raises
     ------
@@ -83,9 +86,14 @@ def prune_layers(layers, sparsity: float, scope: str = "layer") -> list[Layer]:
         raise ArrangeError(f"unknown pruning scope {scope!r}; allowed: {', '.join(SCOPES)}")
     layers = list(layers)
     if scope == "layer":
-        return [l.with_matrix(magnitude_prune(l.matrix, s)) for l in layers]
+        return [_pruned(l, magnitude_prune(l.matrix, s)) for l in layers]
     mats = [l.matrix for l in layers]
     flat = _prune_flat(np.concatenate([M.ravel() for M in mats]) if mats else np.zeros(0), s)
     ends = np.cumsum([M.size for M in mats])
-    return [l.with_matrix(part.reshape(M.shape))
+    return [_pruned(l, part.reshape(M.shape))
             for l, M, part in zip(layers, mats, np.split(flat, ends[:-1]))]
+
+
+def _pruned(layer: Layer, M: np.ndarray) -> Layer:
+    new = layer.with_matrix(M)
+    return replace(new, weight=new.weight.astype(layer.weight.dtype, copy=False))

@@ -1,4 +1,24 @@
-"""Render and write pack reports: a terminal/markdown table, JSON, and packed arrays."""
+"""Render and write pack reports: a terminal/markdown table, JSON, packed arrays and masks.
+
+Files written by :func:`write_pack_report` into ``--out``:
+
+- ``report.json`` / ``report.md``: per-layer rows, the model total, faults
+  (``skipped``, exit code 2) and the tensors the selection left out
+  (``not_selected``, not errors), gamma advice where a packing does not pay.
+- ``packed.npz``: for each packed layer ``L`` (the report's ``name``; one group
+  of a grouped conv is ``conv[g0]``), ``L/values`` (R x G, the source weight's
+  dtype: float32 stays float32, float16 stays float16, bfloat16 is read as
+  float32), ``L/select`` (R x G int16, the member of the group each value came
+  from), ``L/table`` (G x alpha int64, each group's columns, -1 padded) and
+  ``L/shape`` (R, N). Dense matrix: ``W[r, table[g, select[r, g]]] = values[r, g]``
+  wherever ``values[r, g] != 0`` (:func:`read_packed` and
+  :func:`arrange.formats.column_combine.decode` do this); a conv's row r is output
+  channel ``g0 * R + r`` of the full weight, its columns ``(i * kh + y) * kw + x``.
+- ``masks.npz`` (and ``masks.pt`` when torch is installed): state-dict weight
+  name (``encoder.layer.0.attention.self.query.weight``) -> bool keep-mask of the
+  full weight shape, grouped convs merged back, for
+  ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +27,9 @@ import os
 
 import numpy as np
 
-__all__ = ["format_table", "write_pack_report", "jsonable"]
+from .io import selection_summary
+
+__all__ = ["format_table", "write_pack_report", "write_masks", "read_packed", "jsonable"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -23,7 +45,7 @@ def _row(values: dict, name: str) -> list:
 
 
 def format_table(report) -> str:
-    """A markdown table, one row per layer plus the model total."""
+    """A markdown table, one row per layer plus the model total, then advice, selection and faults."""
     head = [h for h, _, _ in _COLUMNS]
     rows = [_row(r.as_dict(), r.name) for r in report.layers]
     if report.total:
@@ -36,8 +58,12 @@ def format_table(report) -> str:
         out.append(f"verified: {len(report.layers)} layers decode exactly to their pruned matrices")
     if report.accuracy:
         out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+    out += [f"advice {r.name}: {r.advice['message']}" for r in report.layers if r.advice]
+    summary = selection_summary(report.not_selected)
+    if summary:
+        out.append(summary)
     for name, reason in report.skipped:
-        out.append(f"skipped {name}: {reason}")
+        out.append(f"failed {name}: {reason}")
     return "\n".join(out)
 
 
@@ -56,8 +82,9 @@ def to_json(report) -> str:
     return json.dumps(jsonable(report.as_dict()), indent=2)
 
 
-def write_pack_report(report, packed: dict, out_dir: str) -> list:
-    """report.json, report.md and one packed.npz with values/select/table per layer."""
+def write_pack_report(report, packed: dict, out_dir: str, masks: dict | None = None) -> list:
+    """report.json, report.md, packed.npz (layout in the module docstring) and, given ``masks``
+    (state-dict weight name -> bool array), masks.npz and masks.pt; returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md"),
              os.path.join(out_dir, "packed.npz")]
@@ -67,11 +94,53 @@ def write_pack_report(report, packed: dict, out_dir: str) -> list:
         f.write("# Pack report\n\n")
         f.write(", ".join(f"{k}={v}" for k, v in report.params.items()) + "\n\n")
         f.write(format_table(report) + "\n")
+        if report.not_selected:
+            f.write("\n## Not arranged (selection, not errors)\n\n")
+            f.write("".join(f"- `{n.name}` ({n.kind}): {n.reason}\n" for n in report.not_selected))
+    dtypes = {r.name: r.dtype for r in report.layers}
     arrays = {}
     for name, p in packed.items():
-        arrays[f"{name}/values"] = p.values
+        arrays[f"{name}/values"] = _at_precision(p.values, dtypes.get(name))
         arrays[f"{name}/select"] = p.select
         arrays[f"{name}/table"] = p.table
         arrays[f"{name}/shape"] = np.asarray(p.shape)
     np.savez_compressed(paths[2], **arrays)
+    if masks is not None:
+        paths += write_masks(masks, out_dir)
     return paths
+
+
+def _at_precision(values: np.ndarray, dtype: str | None) -> np.ndarray:
+    """The packed values in the source weight's dtype: they were read from it, so the cast is exact."""
+    if dtype is None or dtype == str(values.dtype):
+        return values
+    cast = values.astype(dtype)
+    if not np.array_equal(cast.astype(values.dtype), values):
+        raise AssertionError(f"packed values do not fit {dtype}, the dtype they were read from")
+    return cast
+
+
+def write_masks(masks: dict, out_dir: str) -> list:
+    """masks.npz and, when torch is installed, masks.pt (bool tensors, ``torch.load(weights_only=True)``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    masks = {k: np.ascontiguousarray(m, dtype=bool) for k, m in masks.items()}
+    paths = [os.path.join(out_dir, "masks.npz")]
+    np.savez_compressed(paths[0], **masks)
+    try:
+        import torch
+    except ImportError:
+        return paths
+    paths.append(os.path.join(out_dir, "masks.pt"))
+    torch.save({k: torch.from_numpy(m) for k, m in masks.items()}, paths[1])
+    return paths
+
+
+def read_packed(path) -> dict:
+    """``packed.npz`` back as layer name -> :class:`~arrange.formats.column_combine.ColumnCombined`."""
+    from .formats.column_combine import ColumnCombined
+
+    with np.load(path, allow_pickle=False) as z:
+        names = sorted({k.rsplit("/", 1)[0] for k in z.files}, key=lambda n: z.files.index(f"{n}/values"))
+        return {n: ColumnCombined(z[f"{n}/values"], z[f"{n}/select"], z[f"{n}/table"],
+                                  tuple(int(x) for x in z[f"{n}/shape"]), int(z[f"{n}/table"].shape[1]))
+                for n in names}

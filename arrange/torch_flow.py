@@ -1,0 +1,190 @@
+"""A user's ``nn.Module`` in, the arrangement back as ``torch.nn.utils.prune`` masks.
+
+Problem: a user with a torch model (pruned by their own flow or not) wants
+every conv and linear weight packed (P1, DESIGN.md section 3) and then wants
+to go on fine-tuning with the packing's keep-mask held fixed, with the
+module's own optimiser and training loop. Modules that already carry a
+``torch.nn.utils.prune`` re-parametrisation (``weight_orig`` / ``weight_mask``,
+with a forward pre-hook computing ``weight``) must come out with the
+arrangement, not the old mask, in force.
+
+Method: :func:`arrange.io.load_model` imports the module by module type
+(``Conv2d`` with its groups, ``Linear``; embeddings and norms left out), taking
+``weight_orig * weight_mask`` where a re-parametrisation exists; optional
+magnitude pruning (:func:`arrange.prune.prune_layers`); every layer packed by
+:func:`arrange.pipeline.pack_layers`; the keep-masks merged back to full
+weights (grouped convs too) and installed with
+``prune.custom_from_mask(module, "weight", mask)``. On a module already
+pruned, torch multiplies the new mask into the old one (a
+``PruningContainer``); the packing keeps a subset of the nonzeros of
+``weight_orig * weight_mask``, so the product is exactly the keep-mask (checked
+before installing). The module's ``weight`` is then the
+decoded packing: conflict pruning removes entries and never changes a value.
+
+:func:`load_arrays` / :func:`numpy_state` move ``name -> ndarray`` states in and
+out of a module for :mod:`arrange.hooks`; for a re-parametrised tensor a
+``<m>.weight`` entry is what the forward pass must see, so it sets
+``weight_orig`` and ``weight_mask`` to give exactly that.
+
+The module is named ``torch_flow``, not ``torch``: ``arrange/torch.py`` would
+be importable as plain ``torch`` from any script run inside ``arrange/`` (the
+script's folder comes first on ``sys.path``) and reads like the package itself.
+
+Reference: PyTorch, "Pruning tutorial" and ``torch.nn.utils.prune``
+(custom_from_mask, PruningContainer),
+https://pytorch.org/tutorials/intermediate/pruning_tutorial.html .
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn.utils import prune
+
+from .errors import ArrangeError
+from .io import as_arrays, load_model, weight_masks
+from .pipeline import PackReport, pack_layers
+from .prune import prune_layers
+
+__all__ = ["ArrangedModule", "arrange_module", "install_masks", "load_arrays", "numpy_state", "pruned_tensors"]
+
+
+@dataclass
+class ArrangedModule:
+    """What :func:`arrange_module` hands back.
+
+    ``module``: the same module, now carrying the keep-masks as prune masks;
+    ``report``: the :class:`~arrange.pipeline.PackReport` (per-layer rows,
+    faults in ``skipped``, ``not_selected``, ``results`` with each layer's
+    ``CombineResult``); ``masks``: state-dict weight name -> bool keep-mask of
+    the full weight; ``packed``: layer name -> ``ColumnCombined``.
+    """
+
+    module: torch.nn.Module
+    report: PackReport
+    masks: dict
+    packed: dict
+
+    @property
+    def results(self) -> dict:
+        """Layer name -> the checked ``solvers.CombineResult`` (``.keep_mask``, ``.groups``, ...)."""
+        return self.report.results
+
+
+def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, solver="auto",
+                   time_limit: float = 10.0, seed: int = 0, sparsity: float | None = None,
+                   scope: str = "layer", include=None, exclude=None, apply: bool = True,
+                   advise: bool = True) -> ArrangedModule:
+    """Pack every selected conv/linear weight of ``module`` and install the keep-masks as prune masks.
+
+    Parameters
+    ----------
+    module : the user's model, pruned with ``torch.nn.utils.prune`` or not.
+    alpha, gamma, solver, time_limit, seed : as :func:`arrange.pack` (time limit per layer).
+    sparsity, scope : magnitude-prune the selected weights to this sparsity first
+        (``scope="global"``: one threshold over them all); None keeps the module's zeros.
+    include, exclude : glob patterns on state-dict names (see :func:`arrange.io.load_model`).
+    apply : install the masks with ``prune.custom_from_mask`` (in place); False
+        leaves the module untouched and only returns them.
+    advise : measure a gamma ladder on layers whose packing is larger than dense.
+
+    Returns
+    -------
+    ArrangedModule
+        A layer that fails (all zero, NaN) is listed in ``report.skipped`` and
+        gets no mask; the others are arranged.
+
+    Raises
+    ------
+    ArrangeError : bad parameters, a pattern matching nothing, or no layers at all.
+    """
+    if not isinstance(module, torch.nn.Module):
+        raise ArrangeError(f"arrange_module takes a torch.nn.Module, got a {type(module).__name__}")
+    model = load_model(module, include=include, exclude=exclude)
+    layers = model.layers
+    if sparsity:
+        layers = prune_layers(layers, sparsity, scope=scope)
+    if not layers:
+        raise ArrangeError(f"{model.source}: no conv or linear layers to arrange")
+    report, packed = pack_layers(layers, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit,
+                                 seed=seed, skipped=model.skipped, not_selected=model.not_selected,
+                                 advise=advise, keys=model.keys)
+    masks = weight_masks(layers, report.keep_masks, model.keys)
+    if apply:
+        install_masks(module, masks)
+    return ArrangedModule(module, report, masks, packed)
+
+
+def install_masks(module: torch.nn.Module, masks: Mapping) -> None:
+    """``prune.custom_from_mask`` for each state-dict weight name -> mask, so that mask is in force.
+
+    On a tensor already pruned torch installs the product of the old and the new
+    mask; a new mask that keeps weights the old one removed would not be in
+    force, so that raises, before anything is installed.
+    """
+    todo = []
+    for key, mask in masks.items():
+        path, _, name = key.rpartition(".")
+        try:
+            sub = module.get_submodule(path)
+            device = getattr(sub, name).device
+        except AttributeError:
+            raise ArrangeError(f"the module has no tensor {key!r} to mask") from None
+        new = torch.as_tensor(np.asarray(mask, dtype=bool), device=device)
+        old = getattr(sub, name + "_mask", None)
+        if old is not None and bool((new & (old == 0)).any()):
+            raise ArrangeError(f"{key}: the module's prune mask removes weights this mask keeps, so "
+                               f"custom_from_mask would install their product instead")
+        todo.append((sub, name, new))
+    for sub, name, new in todo:
+        prune.custom_from_mask(sub, name, new)
+
+
+def pruned_tensors(module: torch.nn.Module) -> list:
+    """(submodule, state-dict prefix, tensor name, pruning hook) for every re-parametrised tensor."""
+    out = []
+    for path, sub in module.named_modules():
+        for hook in sub._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                out.append((sub, f"{path}." if path else "", hook._tensor_name, hook))
+    return out
+
+
+def numpy_state(module: torch.nn.Module) -> dict:
+    """``name -> ndarray`` copies of the state dict, plus ``<m>.weight`` (what forward sees) for
+    re-parametrised tensors, whose state dict holds only ``weight_orig`` and ``weight_mask``."""
+    state = {k: np.array(v) for k, v in as_arrays(module.state_dict()).items()}
+    for sub, prefix, name, hook in pruned_tensors(module):
+        state[prefix + name] = np.array(as_arrays({"w": hook.apply_mask(sub)})["w"])
+    return state
+
+
+def load_arrays(module: torch.nn.Module, state: Mapping) -> torch.nn.Module:
+    """Load ``name -> array`` into ``module`` (in place) and return it.
+
+    For a tensor under prune re-parametrisation, a ``<m>.weight`` entry wins over
+    stale ``weight_orig`` / ``weight_mask`` entries: the mask becomes its nonzeros,
+    and ``weight_orig`` takes its values there (keeping the old ones elsewhere), so
+    the forward pass computes with exactly that weight.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise ArrangeError(f"state lacks {len(missing)} of the module's entries, e.g. {missing[0]!r}")
+    new = {k: torch.as_tensor(np.asarray(state[k]), dtype=p.dtype, device=p.device) for k, p in own.items()}
+    for _, prefix, name, _ in pruned_tensors(module):
+        key = prefix + name
+        if key in state:
+            orig, mask = new[key + "_orig"], new[key + "_mask"]
+            w = torch.as_tensor(np.asarray(state[key]), dtype=orig.dtype, device=orig.device)
+            keep = w != 0
+            new[key + "_orig"] = torch.where(keep, w, orig)
+            new[key + "_mask"] = keep.to(mask.dtype)
+    module.load_state_dict(new)
+    for sub, _, name, hook in pruned_tensors(module):
+        # what torch's forward pre-hook does, now, so code reading module.weight before a forward sees it
+        setattr(sub, name, hook.apply_mask(sub))
+    return module
