@@ -1,8 +1,8 @@
-"""The one error type users see: a one-line message naming the layer and the fault."""
+"""The error types: bad input (one line naming the layer and the fault), and a wrong packed result."""
 
 from __future__ import annotations
 
-__all__ = ["ArrangeError", "LayerError"]
+__all__ = ["ArrangeError", "LayerError", "VerificationError"]
 
 
 class ArrangeError(ValueError):
@@ -16,3 +16,7 @@ class LayerError(ArrangeError):
         self.layer = layer
         self.problem = problem
         super().__init__(f"layer {layer}: {problem}")
+
+
+class VerificationError(AssertionError):
+    """A packed result is wrong: a bug in a solver or encoder, never user error."""

@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import ArrangeError
 from .formats import column_combine
+from .formats.base import index_dtype
 from .io import to_state_dict
 from .layer import Layer
 
@@ -76,7 +77,7 @@ def fixed_ratio_packed(M, order, k: int, n: int = 1) -> column_combine.ColumnCom
     G = order.size // k
     table = np.full((G * n, k), -1, dtype=np.int64)
     values = np.zeros((R, G * n), dtype=M.dtype)
-    select = np.zeros((R, G * n), dtype=np.int16)
+    select = np.zeros((R, G * n), dtype=index_dtype(k))
     for g in range(G):
         members = order[g * k:(g + 1) * k]
         real = members < N

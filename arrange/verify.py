@@ -13,13 +13,10 @@ import numpy as np
 
 from solvers import CombineProblem, InvalidSolution, check_labels
 
+from .errors import VerificationError
 from .formats import column_combine
 
 __all__ = ["VerificationError", "verify_packing"]
-
-
-class VerificationError(AssertionError):
-    """A packed result is wrong: a bug in a solver or encoder, never user error."""
 
 
 def _labels_from_table(table: np.ndarray, N: int) -> np.ndarray:

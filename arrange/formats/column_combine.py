@@ -4,7 +4,8 @@ A packing of an R x N matrix into G groups of at most alpha columns stores
 - ``values`` (R x G): in each (row, group) cell the largest-magnitude weight
   among the group's columns (ties: the lowest column), 0 for an empty cell;
 - ``select`` (R x G): which member of the group that weight came from,
-  ceil(log2 alpha) bits per cell;
+  ceil(log2 alpha) bits per cell (held in the smallest integer dtype that
+  reaches alpha - 1);
 - ``table`` (G x alpha): the columns of each group, -1 padded; this is the
   input routing, ceil(log2 N) bits per entry.
 
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import index_dtype
+
 __all__ = ["ColumnCombined", "encode", "encode_groups", "decode", "bits", "group_chunks", "member_magnitudes"]
 
 
@@ -28,7 +31,7 @@ class ColumnCombined:
     """A packed layer; ``decode`` rebuilds the dense matrix of what was kept."""
 
     values: np.ndarray   # (R, G) kept weights
-    select: np.ndarray   # (R, G) int16 member index within the group
+    select: np.ndarray   # (R, G) member index within the group (index_dtype(alpha))
     table: np.ndarray    # (G, alpha) int64 column indices, -1 padded
     shape: tuple         # (R, N) of the dense matrix
     alpha: int
@@ -70,7 +73,7 @@ def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     table = _table(groups, alpha)
     G = table.shape[0]
     values = np.zeros((R, G), dtype=W.dtype)
-    select = np.zeros((R, G), dtype=np.int16)
+    select = np.zeros((R, G), dtype=index_dtype(alpha))
     mag = np.abs(W)
     rows = np.arange(R)[:, None]
     for g0, g1 in group_chunks(R, G, alpha):

@@ -5,7 +5,8 @@ and reordered by a permutation found for P2 with k = m (:func:`arrange.permute`)
 every run of m consecutive permuted columns is a group, and in each (row,
 group) cell the n largest |W| are kept (ties: the earlier position).  Stored:
 - ``values`` (R, G * n): the kept weights, group by group, ascending position;
-- ``indices`` (R, G * n): position of each inside its group, ceil(log2 m) bits;
+- ``indices`` (R, G * n): position of each inside its group, ceil(log2 m) bits
+  (held in the smallest integer dtype that reaches m - 1);
 - ``order`` (N_pad,): permuted position -> original column (>= N: padding), or
   None when unpermuted; ceil(log2 N_pad) bits per entry if stored.
 
@@ -13,6 +14,10 @@ The permutation need not be stored when it is folded into the network: the
 producer of this layer's inputs gets its outputs (rows, bias) permuted the same
 way (:func:`permute_producer`) and this layer runs its columns in permuted order
 (:func:`decode_permuted`), so the two-layer function is unchanged.
+
+Every encoding is checked by :func:`verify` (indices inside their groups and
+increasing, each cell's n largest kept, decode equal to the kept matrix) before
+it is returned.
 
 Reference: J. Pool, C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
 2021 (NVIDIA Apex ASP, apex/contrib/sparsity); A. Mishra et al., "Accelerating
@@ -28,10 +33,11 @@ import numpy as np
 from hwmodel.packed import index_bits_for
 from solvers.problem import efficacy
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, VerificationError
+from .base import index_dtype
 
 __all__ = [
-    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at",
+    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at", "verify",
     "permute_producer", "permute_consumer", "expand_channel_order", "channel_order",
 ]
 
@@ -41,7 +47,7 @@ class NMPacked:
     """A packed layer; ``decode`` rebuilds the dense matrix (original column order)."""
 
     values: np.ndarray      # (R, G * n)
-    indices: np.ndarray     # (R, G * n) int8 position within the group, 0..m-1
+    indices: np.ndarray     # (R, G * n) position within the group, 0..m-1 (index_dtype(m))
     n: int
     m: int
     shape: tuple            # (R, N) before padding
@@ -89,8 +95,10 @@ def encode_order(W, n: int, m: int, order=None) -> NMPacked:
     # Stable sort: among equal magnitudes the earlier position is kept.
     top = np.sort(np.argsort(-np.abs(cells), axis=2, kind="stable")[:, :, :n], axis=2)
     values = np.take_along_axis(cells, top, axis=2).reshape(R, -1)
-    return NMPacked(values, top.reshape(R, -1).astype(np.int8), n, m, W.shape,
-                    None if order is None else perm, extra)
+    packed = NMPacked(values, top.reshape(R, -1).astype(index_dtype(m)), n, m, W.shape,
+                      None if order is None else perm, extra)
+    verify(W, packed)
+    return packed
 
 
 def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
@@ -161,6 +169,48 @@ def mask(packed: NMPacked) -> np.ndarray:
     permuted = np.zeros((R, packed.num_groups * packed.m), dtype=bool)
     np.put_along_axis(permuted, _positions(packed), True, axis=1)
     return _unpermute(packed, permuted)
+
+
+def verify(W, packed: NMPacked) -> None:
+    """Check ``packed`` against W; raise :class:`~arrange.errors.VerificationError` on any fault.
+
+    Works on the (row, group, position) cells directly, not through the
+    position arithmetic :func:`decode` uses, so a wrapped or shifted index
+    cannot pass: every index lies in 0..m-1 and increases within its cell,
+    the stored values are W's at those positions and are its n largest
+    magnitudes there, and decode returns exactly those entries.
+    """
+    W = np.asarray(W)
+    R, N = packed.shape
+    n, m, G = packed.n, packed.m, packed.num_groups
+    Np = G * m
+    if W.shape != (R, N) or Np != N + packed.padded or packed.indices.shape != (R, G * n):
+        raise VerificationError(f"nm: packed {R}x{N} ({G} groups of {m}, {packed.padded} padding) "
+                                f"does not fit a {W.shape[0]}x{W.shape[1]} matrix")
+    idx = packed.indices.astype(np.int64).reshape(R, G, n)
+    if idx.min(initial=0) < 0 or idx.max(initial=0) >= m:
+        raise VerificationError(f"nm: a position index lies outside 0..{m - 1}")
+    if np.any(np.diff(idx, axis=2) <= 0):
+        raise VerificationError("nm: positions within a group are not strictly increasing")
+    perm = np.arange(Np) if packed.order is None else np.asarray(packed.order)
+    if not np.array_equal(np.sort(perm), np.arange(Np)):
+        raise VerificationError(f"nm: order is not a permutation of 0..{Np - 1}")
+    padded = np.zeros((R, Np), dtype=W.dtype)
+    padded[:, :N] = W
+    cells = padded[:, perm].reshape(R, G, m)
+    kept = np.take_along_axis(cells, idx, axis=2)
+    if not np.array_equal(kept.reshape(R, -1), packed.values):
+        raise VerificationError("nm: stored values are not the matrix entries at their positions")
+    dropped = np.abs(cells).astype(np.float64)
+    np.put_along_axis(dropped, idx, -1.0, axis=2)
+    if np.any(np.abs(kept).min(axis=2) < dropped.max(axis=2)):
+        raise VerificationError(f"nm: a group does not keep its {n} largest magnitudes")
+    expected_cells = np.zeros_like(cells)
+    np.put_along_axis(expected_cells, idx, kept, axis=2)
+    expected = np.empty_like(padded)
+    expected[:, perm] = expected_cells.reshape(R, Np)
+    if not np.array_equal(decode(packed), expected[:, :N]):
+        raise VerificationError("nm: decode differs from the kept entries")
 
 
 def bits(packed: NMPacked, value_bits: int = 8, store_order: bool = True) -> dict:

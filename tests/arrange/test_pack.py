@@ -157,6 +157,20 @@ def test_bits_counts_values_select_and_table():
                  "dense": 2 * 4 * 8}
 
 
+def test_group_wider_than_int16_round_trips():
+    """A group of 40000 columns (select indices past 32767) decodes exactly and passes the checker."""
+    N = 40000
+    cols = np.arange(N)
+    W = np.zeros((2, N))
+    W[cols % 2, cols] = 1.0 + cols / N          # each row's largest entry sits past column 32767
+    p = column_combine.encode_groups(W, [cols], alpha=N)
+    assert p.select.max() == N - 1
+    expected = verify_packing(W, p, gamma=N / 2)
+    assert np.array_equal(column_combine.decode(p), expected)
+    assert expected[0, N - 2] == W[0, N - 2] and expected[1, N - 1] == W[1, N - 1]
+    assert column_combine.bits(p)["select"] == 2 * 16     # ceil(log2 40000) bits per cell
+
+
 @st.composite
 def sparse_matrices(draw):
     R = draw(st.integers(1, 8))
