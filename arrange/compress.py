@@ -21,11 +21,12 @@ S. Q. Zhang, "Column Combining", ASPLOS 2019 (doi:10.1145/3297858.3304028).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from hwmodel.packed import index_bits_for
 
 from .errors import ArrangeError
 from .formats import column_combine
@@ -184,7 +185,7 @@ def _p2(M, C, cfg: CompressConfig, name: str):
     padded = np.concatenate([C, np.zeros((R, r.padded), dtype=C.dtype)], axis=1)
     keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]
     packed_cols = (N + r.padded) // cfg.k * cfg.n
-    index = R * packed_cols * math.ceil(math.log2(cfg.k)) + (N + r.padded) * math.ceil(math.log2(N + r.padded))
+    index = R * packed_cols * index_bits_for(cfg.k) + (N + r.padded) * index_bits_for(N + r.padded)
     return dict(kept=np.where(keep, M, 0), packed_cols=packed_cols, bound=r.upper_bound,
                 objective=r.kept, status=r.status, solver=r.solver, packed=None, order=r.order,
                 values_bits=R * packed_cols * cfg.value_bits, index_bits=index, seconds=r.seconds)

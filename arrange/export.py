@@ -20,11 +20,12 @@ layers that were not packed) rides along in ``packed.npz`` under ``state/``, so
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from hwmodel.packed import index_bits_for
 
 from .errors import ArrangeError
 from .formats import column_combine
@@ -55,7 +56,7 @@ class ExportLayer:
 
 
 def _width(n: int) -> int:
-    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+    return max(1, index_bits_for(n))
 
 
 def hex_lines(values: np.ndarray, width: int) -> str:

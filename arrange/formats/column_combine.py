@@ -16,10 +16,11 @@ Under Joint Optimization", ASPLOS 2019, doi:10.1145/3297858.3304028.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from hwmodel.packed import index_bits_for
 
 from .base import index_dtype
 
@@ -116,8 +117,8 @@ def bits(packed: ColumnCombined, value_bits: int = 8) -> dict:
     """Storage: packed values, select indices and the group routing table, in bits."""
     R, N = packed.shape
     G = packed.num_groups
-    select_bits = math.ceil(math.log2(packed.alpha)) if packed.alpha > 1 else 0
-    table_bits = math.ceil(math.log2(N)) if N > 1 else 0
+    select_bits = index_bits_for(packed.alpha)
+    table_bits = index_bits_for(N)
     members = int(np.count_nonzero(packed.table >= 0))
     return {
         "values": R * G * value_bits,

@@ -23,10 +23,11 @@ doi:10.1109/DAC18072.2020.9218498.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from hwmodel.packed import index_bits_for
 
 from solvers import knapsack
 from solvers.patterns import select_patterns
@@ -156,7 +157,7 @@ def bits(packed: PCNNPacked, value_bits: int = 8) -> dict:
     """Storage: kept values, and the SPM index (a pattern id per kernel plus the pattern table)."""
     O, I, kh, kw = packed.shape
     kernels = O * I
-    id_bits = math.ceil(math.log2(packed.num_patterns)) if packed.num_patterns > 1 else 0
+    id_bits = index_bits_for(packed.num_patterns)
     table_bits = packed.num_patterns * kh * kw
     return {
         "values": kernels * packed.n * value_bits,
