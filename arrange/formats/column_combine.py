@@ -9,6 +9,11 @@ A packing of an R x N matrix into G groups of at most alpha columns stores
 - ``table`` (G x alpha): the columns of each group, -1 padded; this is the
   input routing, ceil(log2 N) bits per entry.
 
+:func:`encode` solves P1 (:mod:`arrange.solve`) and packs; :func:`verify` is
+the full checker every packing passes before it is returned: structure
+(:func:`solvers.check.check_labels`), each cell keeping its largest weight,
+select indices inside their groups, and an exact decode.
+
 Reference: H. T. Kung, B. McDanel, S. Q. Zhang, "Packing Sparse Convolutional
 Neural Networks for Efficient Systolic Array Implementations: Column Combining
 Under Joint Optimization", ASPLOS 2019, doi:10.1145/3297858.3304028.
@@ -21,10 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwmodel.packed import index_bits_for
+from solvers import CombineProblem, InvalidSolution, check_labels
 
+from ..errors import VerificationError
+from ..solve import solve_combine
 from .base import index_dtype
 
-__all__ = ["ColumnCombined", "encode", "encode_groups", "decode", "bits", "group_chunks", "member_magnitudes"]
+__all__ = ["ColumnCombined", "encode", "encode_groups", "from_solution", "decode", "bits", "verify", "group_chunks",
+           "member_magnitudes"]
 
 
 @dataclass(eq=False)
@@ -86,13 +95,20 @@ def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
 
+def from_solution(W, result) -> ColumnCombined:
+    """W packed along a checked P1 answer's groups, then verified (a bool mask packs as 0/1)."""
+    values = np.asarray(W)
+    if values.dtype == bool:
+        values = values.astype(np.float64)
+    packed = encode_groups(values, result.groups, result.alpha)
+    verify(values, packed, result.gamma)
+    return packed
+
+
 def encode(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
            seed: int = 0) -> ColumnCombined:
-    """Solve P1 on W (see :func:`arrange.pack`) and pack it."""
-    from ..pack import pack
-
-    result = pack(W, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit, seed=seed)
-    return encode_groups(W, result.groups, alpha)
+    """Solve P1 on W (see :func:`arrange.pack`) and pack it, verified."""
+    return from_solution(W, solve_combine(W, alpha, gamma, solver, time_limit, seed))
 
 
 def decode(packed: ColumnCombined) -> np.ndarray:
@@ -127,3 +143,60 @@ def bits(packed: ColumnCombined, value_bits: int = 8) -> dict:
         "table": members * table_bits,
         "dense": R * N * value_bits,
     }
+
+
+def _labels_from_table(table: np.ndarray, N: int) -> np.ndarray:
+    groups, slots = np.nonzero(table >= 0)
+    cols = table[groups, slots]
+    counts = np.bincount(cols, minlength=N)
+    if counts.max(initial=0) > 1:
+        j = int(np.argmax(counts))
+        first, second = groups[cols == j][:2]
+        raise VerificationError(f"column {j} is in groups {int(first)} and {int(second)}")
+    labels = np.full(N, -1, dtype=np.int64)
+    labels[cols] = groups
+    return labels
+
+
+def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
+    """Check ``packed`` against the original W; return the pruned matrix it encodes.
+
+    Each nonempty column in exactly one group, group sizes <= alpha, per-group
+    conflicts <= floor(gamma * R) (:func:`solvers.check.check_labels`), each
+    cell keeps the max-|W| entry of its group row, select indices inside their
+    groups, and decoding reproduces the conflict-pruned matrix exactly.
+    Raises :class:`~arrange.errors.VerificationError` naming the first fault.
+    """
+    W = np.asarray(W)
+    R, N = W.shape
+    if packed.shape != (R, N):
+        raise VerificationError(f"packed shape {packed.shape} != matrix shape {(R, N)}")
+    if np.any(packed.table >= N):
+        raise VerificationError("group table names a column outside the matrix")
+    labels = _labels_from_table(packed.table, N)
+    problem = CombineProblem.from_weights(W, alpha=packed.alpha, gamma=gamma)
+    try:
+        pruned = check_labels(problem, labels)
+    except InvalidSolution as exc:
+        raise VerificationError(str(exc)) from None
+    expected = np.where(pruned, 0, W)
+    # Kept entry is the max-|W| member of its cell (so conflicts prune the smallest).
+    mag = np.abs(W)
+    sizes = (packed.table >= 0).sum(axis=1)
+    for g0, g1 in group_chunks(R, packed.num_groups, packed.alpha):
+        largest = member_magnitudes(mag, packed.table[g0:g1]).max(axis=2)
+        short = np.abs(packed.values[:, g0:g1]) < largest
+        if short.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(short)[0][1])}: a cell does not keep its largest weight")
+        select = packed.select[:, g0:g1]
+        outside = (select < 0) | (select >= sizes[None, g0:g1])
+        if outside.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(outside)[0][1])}: select index outside the group")
+    try:
+        decoded = decode(packed)
+    except ValueError as exc:
+        raise VerificationError(str(exc)) from None
+    if not np.array_equal(decoded, expected):
+        bad = np.argwhere(decoded != expected)[0]
+        raise VerificationError(f"decode differs from the pruned matrix at row {bad[0]}, column {bad[1]}")
+    return expected

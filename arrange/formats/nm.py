@@ -34,6 +34,8 @@ from hwmodel.packed import index_bits_for
 from solvers.problem import efficacy
 
 from ..errors import ArrangeError, VerificationError
+from ..solve import pad_columns
+from ..solve import permute as solve_p2
 from .base import index_dtype
 
 __all__ = [
@@ -84,8 +86,6 @@ def encode_order(W, n: int, m: int, order=None) -> NMPacked:
     W = np.asarray(W)
     if W.ndim != 2 or 0 in W.shape:
         raise ArrangeError(f"nm: expected a non-empty 2-D matrix, got shape {W.shape}")
-    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
-
     padded, extra = pad_columns(W, m)
     R, Np = padded.shape
     perm = np.arange(Np) if order is None else np.asarray(order, dtype=np.int64)
@@ -109,8 +109,6 @@ def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
     :class:`NMPacked` with the P2 ``kept``, ``identity_kept``, ``upper_bound`` and
     ``efficacy``.  Raises ArrangeError on bad n, m or matrix (one line).
     """
-    from ..pack import permute as solve_p2  # at call time: arrange.pack imports the formats package
-
     n, m = _check_nm(n, m)
     result = solve_p2(W, k=m, n=n, solver=solver if permute else "identity",
                       time_limit=time_limit, seed=seed)
@@ -133,8 +131,6 @@ def values_at(packed: NMPacked, W) -> np.ndarray:
     Re-encodes weights changed on the same mask (e.g. after fine-tuning); slots
     on padding columns read zero.
     """
-    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
-
     padded, _ = pad_columns(np.asarray(W).reshape(packed.shape), packed.m)
     order = np.arange(padded.shape[1]) if packed.order is None else packed.order
     return np.take_along_axis(padded[:, order], _positions(packed), axis=1)
