@@ -90,14 +90,11 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
             r = hwmodel.simulate_layer(s, rows=rows, cols=cols, dataflow=dataflow)
             row[form] = {"cycles": r.cycles, "utilization": r.utilization,
                          "energy_pj": r.total_energy_pj, "useful_macs": s.useful_macs}
-            acc = sums.setdefault(form, {"cycles": 0, "energy_pj": 0.0, "useful_macs": 0})
-            for key in acc:
-                acc[key] += row[form][key]
+            sums[form] = sums.get(form, hwmodel.Cost()) + r.cost
         per_layer.append(row)
-    total = {}
-    for form, acc in sums.items():
-        total[form] = dict(acc, utilization=acc["useful_macs"] / (acc["cycles"] * rows * cols),
-                           ops_per_joule=2 * acc["useful_macs"] / (acc["energy_pj"] * 1e-12))
+    total = {form: {"cycles": c.cycles, "energy_pj": c.energy_pj, "useful_macs": c.useful_macs,
+                    "utilization": c.utilization(rows, cols), "ops_per_joule": c.ops_per_joule}
+             for form, c in sums.items()}
     for form in ("engine", "baseline"):
         if form in total:
             total[form]["speedup_vs_dense"] = total["dense"]["cycles"] / total[form]["cycles"]
