@@ -162,7 +162,7 @@ def _cmd_compress(args) -> int:
     report.skipped = list(model.skipped) + report.skipped
     hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes)
     if args.model == "digits":
-        from .compress_report import digits_pixels
+        from .models.digits import digits_pixels
 
         hw["pixels"] = digits_pixels()
     if args.out:

@@ -21,21 +21,7 @@ from .joint import CompressReport
 from .report import jsonable
 
 __all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
-           "export_items", "packed_form", "digits_pixels"]
-
-
-def digits_pixels() -> dict:
-    """Output pixels M of each layer of the embedded digits CNN (8x8 input, 2x2 pools)."""
-    from .models.digits import ARCH
-
-    side, out = 8, {}
-    for name, kind, _, _, groups, pool in ARCH:
-        m = side * side if kind == "conv" else 1
-        for g in range(groups):
-            out[name if groups == 1 else f"{name}[g{g}]"] = m
-        if pool:
-            side //= 2
-    return out
+           "export_items", "packed_form"]
 
 
 def _lanes(cfg: CompressConfig, subword_lanes: int | None) -> int:

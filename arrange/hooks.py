@@ -29,18 +29,35 @@ def _load(module, state: dict):
     return module
 
 
+def _state_finetune(module: Callable, train: Callable) -> Callable:
+    """The state-level fine-tuning hook of a module builder and a module trainer."""
+    def finetune(state, masks, seed):
+        return _numpy_state(train(module(state), masks, seed))
+
+    return finetune
+
+
+def _hooks(evaluate: Callable, base_state: dict, module: Callable, train: Callable | None) -> Hooks:
+    return Hooks(evaluate=evaluate, base_state=base_state,
+                 finetune=None if train is None else _state_finetune(module, train),
+                 module=module, train=train)
+
+
 def digits_hooks(epochs: int = 3, lr: float = 1e-3) -> Hooks:
     """Test-split accuracy (numpy) and masked fine-tuning (torch) of the embedded digits CNN."""
     from .models.digits import digits_state, evaluate_digits
 
-    def finetune(state, masks, seed):
-        from .models.digits_torch import build_digits_model, finetune as train
+    def module(state):
+        from .models.digits_torch import build_digits_model
 
-        model = train(build_digits_model(state), masks, epochs=epochs, seed=seed, lr=lr)
-        return _numpy_state(model)
+        return build_digits_model(state)
 
-    return Hooks(evaluate=evaluate_digits, base_state=digits_state(),
-                 finetune=finetune if epochs > 0 else None)
+    def train(model, masks, seed):
+        from .models.digits_torch import finetune
+
+        return finetune(model, masks, epochs=epochs, seed=seed, lr=lr)
+
+    return _hooks(evaluate_digits, digits_state(), module, train if epochs > 0 else None)
 
 
 def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | None = None,
@@ -60,23 +77,24 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
     def run_eval(state):
         return float(evaluate(_load(module, state).eval()))
 
-    def finetune(state, masks, seed):
+    def holding(state):
+        return _load(module, state)
+
+    def train(model, masks, seed):
         torch.manual_seed(seed)
-        _load(module, state)
         ms = {name: torch.as_tensor(np.asarray(m, dtype=np.float32)) for name, m in masks.items()}
-        opt = torch.optim.Adam(module.parameters(), lr=lr)
-        module.train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        model.train()
         for _ in range(epochs):
             for x, y in batches():
                 opt.zero_grad()
-                loss(module(x), y).backward()
+                loss(model(x), y).backward()
                 for name, m in ms.items():
-                    module.get_submodule(name).weight.grad.mul_(m)
+                    model.get_submodule(name).weight.grad.mul_(m)
                 opt.step()
                 with torch.no_grad():
                     for name, m in ms.items():
-                        module.get_submodule(name).weight.mul_(m)
-        return _numpy_state(module.eval())
+                        model.get_submodule(name).weight.mul_(m)
+        return model.eval()
 
-    return Hooks(evaluate=run_eval, base_state=_numpy_state(module),
-                 finetune=finetune if batches is not None else None)
+    return _hooks(run_eval, _numpy_state(module), holding, train if batches is not None else None)

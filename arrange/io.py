@@ -36,7 +36,7 @@ import numpy as np
 from .errors import ArrangeError, LayerError
 from .layer import KINDS, Layer, as_mask, group_name
 
-__all__ = ["FORMATS", "Model", "as_arrays", "layer_masks", "load_model", "to_state_dict"]
+__all__ = ["FORMATS", "Model", "as_arrays", "layer_masks", "layer_weight", "load_model", "to_state_dict"]
 
 WEIGHT_SUFFIXES = ("weight_orig", "weight")
 #: file extensions load_model reads
@@ -401,3 +401,13 @@ def layer_masks(layers) -> dict[str, np.ndarray]:
     """Layer (module) name -> bool keep-mask of the full weight; all True where a layer has no mask."""
     layers = list(layers)
     return _merge(layers, [np.ones(l.weight.shape, bool) if l.mask is None else l.mask for l in layers])
+
+
+def layer_weight(state: Mapping, layer: Layer) -> np.ndarray:
+    """The layer's slice of its module's weight in a state dict (its group's output channels), float64.
+
+    The inverse of :func:`to_state_dict` for one layer: shaped like ``layer.weight``.
+    """
+    full = np.asarray(state[f"{layer.base_name}.weight"], dtype=np.float64)
+    rows = layer.weight.shape[0]
+    return full[layer.group * rows:(layer.group + 1) * rows]

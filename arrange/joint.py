@@ -24,14 +24,14 @@ from __future__ import annotations
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .compress import CompressConfig, LayerOutcome, compress_matrix, project_to_slots, rates
 from .errors import ArrangeError
 from .formats import column_combine
-from .io import layer_masks, to_state_dict
+from .io import layer_masks, layer_weight, to_state_dict
 from .prune import prune_layers
 from .quant import quantize, to_subwords
 from .verify import verify_packing
@@ -47,12 +47,19 @@ class Hooks:
     finetune(state, masks, seed) -> new state, with masked weights held at zero
         (masks are keyed by module name, e.g. ``conv1``); None skips fine-tuning.
     base_state: the full state (biases, norms) the layer weights are merged into.
+    module(state) -> a torch module holding the state, and train(module, masks,
+        seed) -> that module trained in place with the masks held: for formats
+        whose fine-tuning trains something other than the weights (PENNI's
+        basis and coefficients, :func:`arrange.formats.penni.finetune`); None
+        when the hooks have no module.
     """
 
     evaluate: Callable[[dict], float]
     base_state: dict
     finetune: Callable[[dict, dict, int], dict] | None = None
     metric: str = "accuracy"
+    module: Callable[[dict], Any] | None = None
+    train: Callable[[Any, dict, int], Any] | None = None
 
 
 @dataclass
@@ -270,8 +277,10 @@ def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, rounds:
                 state = _call(f"fine-tuning hook failed at sparsity {sparsity:g}", hooks.finetune,
                               _state(hooks, model), layer_masks(model), cfg.seed + step * rounds + r)
                 tuned = {n: np.asarray(v) for n, v in state.items()}
-                outcomes = [refit(o, _weight_of(tuned, layer), stage_cfg) for (layer, _), o in zip(done, outcomes)]
-                model = [l.with_matrix(np.where(l.matrix != 0, _weight_of(tuned, l), 0.0)) for l in model]
+                outcomes = [refit(o, layer_weight(tuned, layer).reshape(layer.shape2d), stage_cfg)
+                            for (layer, _), o in zip(done, outcomes)]
+                model = [l.with_matrix(np.where(l.matrix != 0, layer_weight(tuned, l).reshape(l.shape2d), 0.0))
+                         for l in model]
                 model = _with_outcomes(model, outcomes)
                 hooks = replace(hooks, base_state={**hooks.base_state, **{
                     k: v for k, v in tuned.items() if not k.endswith(".weight")}})
@@ -287,9 +296,3 @@ def _with_outcomes(layers, outcomes) -> list:
     by_name = {o.name: o for o in outcomes}
     return [l.with_matrix(by_name[l.name].weights) if l.name in by_name else l for l in layers]
 
-
-def _weight_of(state: dict, layer) -> np.ndarray:
-    """The layer's (R, N) slice of its module's weight in a state dict (one group of a grouped conv)."""
-    w = state[f"{layer.base_name}.weight"]
-    rows = layer.weight.shape[0]
-    return w[layer.group * rows:(layer.group + 1) * rows].reshape(layer.shape2d)

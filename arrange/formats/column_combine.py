@@ -25,15 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import hwmodel
 from hwmodel.packed import index_bits_for
 from solvers import CombineProblem, InvalidSolution, check_labels
 
 from ..errors import VerificationError
+from ..prune import magnitude_prune
 from ..solve import solve_combine
-from .base import index_dtype
+from .base import FormatAdapter, gap_over_lower_bound, index_dtype, on_array
 
-__all__ = ["ColumnCombined", "encode", "encode_groups", "from_solution", "decode", "bits", "verify", "group_chunks",
-           "member_magnitudes"]
+__all__ = ["ColumnCombined", "encode", "encode_groups", "from_solution", "decode", "bits", "verify", "mask",
+           "reencode", "group_chunks", "member_magnitudes", "ADAPTER"]
 
 
 @dataclass(eq=False)
@@ -200,3 +202,35 @@ def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
         bad = np.argwhere(decoded != expected)[0]
         raise VerificationError(f"decode differs from the pruned matrix at row {bad[0]}, column {bad[1]}")
     return expected
+
+
+def mask(packed: ColumnCombined) -> np.ndarray:
+    """Bool R x N: the weights the packing keeps (nonzero), what fine-tuning holds the rest around."""
+    return decode(packed) != 0
+
+
+def reencode(packed: ColumnCombined, W) -> ColumnCombined:
+    """W (fine-tuned weights, any shape of R * N entries) packed in the same groups."""
+    groups = [row[row >= 0] for row in packed.table]
+    return encode_groups(np.asarray(W).reshape(packed.shape), groups, packed.alpha)
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    """Magnitude-prune the layer to the setting's sparsity, then P1 at its alpha and gamma."""
+    W = magnitude_prune(layer.matrix, setting["sparsity"])
+    result = solve_combine(W, setting["alpha"], setting["gamma"], solver, time_limit, seed, name=layer.name)
+    return from_solution(W, result), (result.num_groups, result.lower_bound)
+
+
+def _on_array(packed: ColumnCombined, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    spec = hwmodel.column_combined_layer(M, *layer.shape2d, packed.num_groups, packed.alpha,
+                                         nnz=int(np.count_nonzero(packed.values)))
+    return on_array(spec, rows, cols, dataflow)
+
+
+#: column combining in a model: prune, P1 on every layer, G combined columns of fan-in alpha on the array
+ADAPTER = FormatAdapter(
+    name="column_combine", project=_project, decode=decode, bits=bits, hardware=_on_array,
+    settings=tuple({"sparsity": s, "alpha": 8, "gamma": g}
+                   for s, g in ((0.8, 0.25), (0.7, 0.25), (0.6, 0.25), (0.5, 0.25), (0.7, 0.1), (0.6, 0.1))),
+    solver="tabu", mask=mask, reencode=reencode, gap=gap_over_lower_bound, gap_kind="groups over P1 lower bound")

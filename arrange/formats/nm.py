@@ -26,21 +26,23 @@ Sparse Deep Neural Networks", arXiv:2104.08378 (2:4 on the A100).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwmodel.packed import index_bits_for
+from hwmodel.sparse_core import sparse_core_layer
 from solvers.problem import efficacy
 
 from ..errors import ArrangeError, VerificationError
 from ..solve import pad_columns
 from ..solve import permute as solve_p2
-from .base import index_dtype
+from .base import FormatAdapter, check_weights, gap_under_upper_bound, index_dtype, on_array
 
 __all__ = [
     "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at", "verify",
-    "permute_producer", "permute_consumer", "expand_channel_order", "channel_order",
+    "reencode", "folds", "permute_producer", "permute_consumer", "expand_channel_order", "channel_order", "ADAPTER",
 ]
 
 
@@ -83,9 +85,7 @@ def _check_nm(n, m) -> tuple[int, int]:
 def encode_order(W, n: int, m: int, order=None) -> NMPacked:
     """Keep the top n of every m consecutive columns of W[:, order] (order None = identity)."""
     n, m = _check_nm(n, m)
-    W = np.asarray(W)
-    if W.ndim != 2 or 0 in W.shape:
-        raise ArrangeError(f"nm: expected a non-empty 2-D matrix, got shape {W.shape}")
+    W = check_weights(W, 2, "nm")
     padded, extra = pad_columns(W, m)
     R, Np = padded.shape
     perm = np.arange(Np) if order is None else np.asarray(order, dtype=np.int64)
@@ -279,3 +279,56 @@ def channel_order(order, positions: int) -> np.ndarray | None:
     if not np.array_equal(np.sort(channels), np.arange(channels.size)):
         return None
     return channels if np.array_equal(expand_channel_order(channels, positions), order) else None
+
+
+def reencode(packed: NMPacked, W) -> NMPacked:
+    """Weights changed on the same mask (fine-tuned) in the same order and positions."""
+    return dataclasses.replace(packed, values=values_at(packed, W).astype(packed.values.dtype))
+
+
+def _producer(layers, i: int):
+    """(producer's total output channels, its groups) of layer i, or None for the first module."""
+    base = layers[i].base_name
+    before = [l for l in layers[:i] if l.base_name != base]
+    if not before:
+        return None
+    prev = before[-1].base_name
+    group = [l for l in layers if l.base_name == prev]
+    return sum(l.weight.shape[0] for l in group), group[0].groups
+
+
+def folds(layers, i: int, packed: NMPacked) -> bool:
+    """True when layer i's column order folds into its producer (no stored permutation).
+
+    It folds when the layer is ungrouped and unpadded, the module before it in
+    ``layers`` (network order) is a single-group producer, and the order is a
+    channel order of that producer expanded over its positions (:func:`channel_order`).
+    """
+    if packed.order is None or packed.padded or layers[i].groups > 1:
+        return packed.order is None
+    producer = _producer(layers, i)
+    if producer is None or producer[1] > 1 or packed.shape[1] % producer[0]:
+        return False
+    return channel_order(packed.order, packed.shape[1] // producer[0]) is not None
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    packed = encode(layer.matrix, setting["n"], setting["m"], solver=solver, time_limit=time_limit, seed=seed)
+    return packed, (packed.kept, packed.upper_bound)
+
+
+def _storage(packed: NMPacked, layers, i: int, value_bits: int) -> dict:
+    return bits(packed, value_bits, store_order=not folds(layers, i, packed))
+
+
+def _on_sparse_core(packed: NMPacked, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    spec = sparse_core_layer(M, *layer.shape2d, packed.n, packed.m, nnz=int(np.count_nonzero(packed.values)))
+    return on_array(spec, rows, cols, dataflow, "sparse core")
+
+
+#: N:M in a model: P2 with k = m on every layer, the sparse core (K' = n ceil(K/m)), masked fine-tuning
+ADAPTER = FormatAdapter(
+    name="nm", project=_project, decode=decode, bits=bits, hardware=_on_sparse_core,
+    settings=({"n": 1, "m": 8}, {"n": 1, "m": 4}, {"n": 2, "m": 8}, {"n": 2, "m": 4}), solver="apex-swap",
+    mask=mask, reencode=reencode, storage=_storage, gap=gap_under_upper_bound,
+    gap_kind="kept magnitude under rows bound")

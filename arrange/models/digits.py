@@ -26,9 +26,10 @@ import numpy as np
 
 from ..errors import ArrangeError
 from ..io import Model, as_arrays, load_model, to_state_dict
+from ..layer import group_name
 
 __all__ = ["ARCH", "DIGITS_GROUPS", "DIGITS_TEST_ACCURACY", "DIGITS_WEIGHTS", "digits_data", "digits_forward",
-           "digits_state", "evaluate_digits", "load_digits_layers"]
+           "digits_pixels", "digits_state", "evaluate_digits", "load_digits_layers"]
 
 #: (name, kind, in features/channels, out, groups, 2x2 max-pool after); 3x3 convs with padding 1,
 #: ReLU after every layer but the last, flatten (C, H, W order) before the first linear layer
@@ -82,6 +83,18 @@ def digits_state() -> dict[str, np.ndarray]:
 def load_digits_layers(masks: Mapping | None = None) -> Model:
     """The shipped CNN's conv and linear layers (``conv2`` as two groups); no torch needed."""
     return load_model(DIGITS_WEIGHTS, masks=masks, groups=DIGITS_GROUPS)
+
+
+def digits_pixels() -> dict[str, int]:
+    """Output pixels M of each layer (one image: 8x8 input, same-padded convs, 2x2 pools), by layer name."""
+    side, out = 8, {}
+    for name, kind, _, _, groups, pool in ARCH:
+        m = side * side if kind == "conv" else 1
+        for g in range(groups):
+            out[group_name(name, g, groups)] = m
+        if pool:
+            side //= 2
+    return out
 
 
 def _conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int) -> np.ndarray:

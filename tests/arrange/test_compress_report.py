@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from arrange.compress import CompressConfig
-from arrange.compress_report import digits_pixels, format_compress, hardware, write_compress_report
+from arrange.compress_report import format_compress, hardware, write_compress_report
 from arrange.export import load_export, rebuild_torch_model
 from arrange.hooks import digits_hooks
 from arrange.joint import CompressError, Hooks, compress_model
-from arrange.models.digits import digits_data, digits_forward, load_digits_layers
+from arrange.models.digits import digits_data, digits_forward, digits_pixels, load_digits_layers
 
 torch = pytest.importorskip("torch")
 

@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from arrange.compress_report import digits_pixels
 from arrange.errors import ArrangeError
 from arrange.formats import nm
 from arrange.formats_compare import FORMATS, apply_format, compare_formats, format_markdown, run_row
-from arrange.models.digits import digits_data, digits_forward, digits_state, load_digits_layers
+from arrange.models.digits import digits_data, digits_forward, digits_pixels, digits_state, load_digits_layers
 
 # Small settings and deterministic solvers: the structure, not the quality, is under test.
 CASES = {
