@@ -28,7 +28,7 @@ import numpy as np
 
 from hwmodel.packed import index_bits_for
 
-from .errors import ArrangeError
+from .errors import ArrangeError, LayerError
 from .formats import column_combine
 from .pack import pack, permute
 from .prune import magnitude_prune
@@ -206,10 +206,10 @@ def rates(cfg: CompressConfig, R: int, N: int, packed_cols: int, values_bits: in
 
 def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
     if not np.any(W):
-        raise ArrangeError(f"layer {name}: all weights are zero after pruning; nothing to pack")
+        raise LayerError(name, "all weights are zero after pruning; nothing to pack")
     M, C, Q, sw = _arranged_matrix(W, cfg)
     if not np.any(M):
-        raise ArrangeError(f"layer {name}: all weights quantise to zero; nothing to pack")
+        raise LayerError(name, "all weights quantise to zero; nothing to pack")
     return M, C, Q, sw, _ARRANGERS[cfg.problem](M, C, cfg, f"layer {name}")
 
 

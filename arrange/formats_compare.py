@@ -69,6 +69,7 @@ from .formats import FORMATS
 from .formats.base import VALUE_BITS, FormatAdapter, on_array
 from .io import layer_masks, layer_weight, to_state_dict
 from .joint import Hooks
+from .report import compression
 
 __all__ = ["FORMATS", "SETTINGS", "DEFAULT_SOLVERS", "FormatRun", "apply_format", "run_row",
            "compare_formats", "format_markdown"]
@@ -184,6 +185,11 @@ def _gap(fmt: FormatAdapter | None, solver: dict) -> float | None:
     return fmt.gap(found, bound)
 
 
+def _compression(per_layer: list) -> dict:
+    return compression((p["dense_slots"], p["slots"], p["dense_bits"], p["value_bits"] + p["index_bits"])
+                       for p in per_layer)
+
+
 def run_row(run: FormatRun, pixels: dict, rows: int = 8, cols: int = 8, dataflow: str = "ws",
             dense_accuracy: float | None = None) -> dict:
     """The comparison row of one run: compression, hardware, gap, accuracy, and the per-layer numbers."""
@@ -217,10 +223,8 @@ def run_row(run: FormatRun, pixels: dict, rows: int = 8, cols: int = 8, dataflow
         "format": run.name, "setting": run.setting, "layers": [p["name"] for p in covered],
         "dense_layers": [p["name"] for p in per_layer if p["format"] == "dense"],
         "accuracy_dense": dense_accuracy, "accuracy_projected": run.accuracy_projected, "accuracy": run.accuracy,
-        "matrix_compression": total["dense_slots"] / total["slots"],
-        "storage_compression": total["dense_bits"] / (total["value_bits"] + total["index_bits"]),
-        "covered_matrix_compression": (sum(p["dense_slots"] for p in covered) / sum(p["slots"] for p in covered)
-                                       if covered else 1.0),
+        **_compression(per_layer),
+        "covered_matrix_compression": _compression(covered)["matrix_compression"] if covered else 1.0,
         **total,
         "speedup": total["cycles_dense"] / total["cycles"],
         "energy_ratio": total["energy_dense_pj"] / total["energy_pj"],

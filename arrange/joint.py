@@ -29,11 +29,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .compress import CompressConfig, LayerOutcome, compress_matrix, project_to_slots, rates
-from .errors import ArrangeError
+from .errors import ArrangeError, LayerError
 from .formats import column_combine
 from .io import layer_masks, layer_weight, to_state_dict
 from .prune import prune_layers
 from .quant import quantize, to_subwords
+from .report import compression
 from .verify import verify_packing
 
 __all__ = ["Hooks", "Stage", "CompressReport", "CompressError", "compress_model", "refit", "totals"]
@@ -98,15 +99,11 @@ def totals(layers: list, cfg: CompressConfig) -> dict:
     """Model rates as ratios of sums over layers (slot- and bit-weighted)."""
     if not layers:
         return {}
-    dense_slot_bits = sum(o.rows * o.cols * cfg.bits for o in layers)
-    packed_slot_bits = sum(o.rows * o.packed_cols * cfg.slot_bits for o in layers)
-    dense_bits = sum(o.bits["dense"] for o in layers)
-    packed_bits = sum(o.bits["values"] + o.bits["index"] for o in layers)
     out = {
         "layers": len(layers), "weights": sum(o.rows * o.cols for o in layers),
         "nonzeros": int(sum(np.count_nonzero(o.weights) for o in layers)),
-        "matrix_compression": dense_slot_bits / packed_slot_bits,
-        "storage_compression": dense_bits / packed_bits,
+        **compression((o.rows * o.cols * cfg.bits, o.rows * o.packed_cols * cfg.slot_bits, o.bits["dense"],
+                       o.bits["values"] + o.bits["index"]) for o in layers),
         "seconds": sum(o.seconds for o in layers),
     }
     if all(o.baseline_cols for o in layers):
@@ -152,10 +149,10 @@ def _compress_one(args):
     name, W, cfg, prune = args
     try:
         return compress_matrix(name, W, cfg, prune=prune)
-    except ArrangeError as exc:
-        msg = str(exc)
-        prefix = f"layer {name}: "
-        return msg[len(prefix):] if msg.startswith(prefix) else msg
+    except LayerError as exc:
+        return exc.problem
+    except ArrangeError as exc:  # a parameter the layer cannot take (say k above its columns)
+        return str(exc)
 
 
 def _work(before, pruned, cfg: CompressConfig) -> list:

@@ -1,4 +1,9 @@
-"""Render and write pack reports: a terminal/markdown table, JSON, and packed arrays."""
+"""Render and write pack reports (a terminal/markdown table, JSON, packed arrays), and model rates.
+
+:func:`compression` is the one place a model's matrix and storage compression
+are computed from its layers: ratios of sums (DESIGN.md section 4), never
+means of per-layer ratios.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import os
 
 import numpy as np
 
-__all__ = ["format_table", "write_pack_report", "jsonable"]
+__all__ = ["compression", "format_table", "write_pack_report", "jsonable"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -16,6 +21,19 @@ _COLUMNS = [
     ("storage x", "storage_compression", "{:.2f}"), ("pruned %", "pruned_pct", "{:.2f}"),
     ("seconds", "seconds", "{:.2f}"),
 ]
+
+
+def compression(parts) -> dict:
+    """Model matrix and storage compression from per-layer (dense slots, packed slots, dense bits, packed bits).
+
+    Slots may be counted in any one unit (weights, or bits of the slot width);
+    packed bits include the index.
+
+    >>> compression([(64, 16, 512, 200), (36, 12, 288, 100)])
+    {'matrix_compression': 3.5714285714285716, 'storage_compression': 2.6666666666666665}
+    """
+    dense_slots, packed_slots, dense_bits, packed_bits = (sum(v) for v in zip(*parts))
+    return {"matrix_compression": dense_slots / packed_slots, "storage_compression": dense_bits / packed_bits}
 
 
 def _row(values: dict, name: str) -> list:
