@@ -2,6 +2,8 @@
 
 Bad input prints one line naming the fault and exits with code 2; layers that
 fail are reported and skipped while the others complete and are written.
+Each subcommand's parser names its handler with ``set_defaults(func=...)``
+(``func(args) -> exit code``), so a subcommand is a parser and a handler.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)")
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
+    p.set_defaults(func=_cmd_pack)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
     _add_pack_options(d, 0.7, "global", time_limit=2.0)
+    d.set_defaults(func=_cmd_pack, model="digits")
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
@@ -78,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots and the hardware export")
-    sub.add_parser("solvers", help="list the solvers with one line each")
+    c.set_defaults(func=_cmd_compress)
+    sub.add_parser("solvers", help="list the solvers with one line each").set_defaults(func=_cmd_solvers)
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=["solvers"], help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the suite's runner")
+    b.set_defaults(func=_cmd_bench)
     cli_formats.add_parser(sub)
     return parser
 
@@ -96,10 +102,11 @@ def _load(source: str):
     return load_model(source)
 
 
-def _cmd_pack(args, source: str) -> int:
+def _cmd_pack(args) -> int:
     from .pipeline import pack_layers
     from .report import format_table, to_json, write_pack_report
 
+    source = args.model
     model = _load(source)
     layers = model.layers
     if args.sparsity:
@@ -186,7 +193,7 @@ def _digits_accuracy(dense, pruned, packed) -> dict:
             "packed": evaluate_digits(decoded)}
 
 
-def _cmd_solvers() -> int:
+def _cmd_solvers(args) -> int:
     from solvers import combine, group
 
     for title, table in (("P1 min-width combining (arrange pack)", combine.SOLVERS),
@@ -206,17 +213,7 @@ def _cmd_bench(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "pack":
-            return _cmd_pack(args, args.model)
-        if args.command == "demo":
-            return _cmd_pack(args, "digits")
-        if args.command == "compress":
-            return _cmd_compress(args)
-        if args.command == "solvers":
-            return _cmd_solvers()
-        if args.command == "formats":
-            return cli_formats.run(args)
-        return _cmd_bench(args)
+        return args.func(args)
     except ArrangeError as exc:
         print(f"arrange: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,6 +1,7 @@
 """``arrange formats MODEL``: every packed format side by side at matched accuracy.
 
-Wired into :mod:`arrange.cli` by ``add_parser(subparsers)`` and ``run(args)``.
+Wired into :mod:`arrange.cli` by ``add_parser(subparsers)``, which sets ``run``
+as the subcommand's ``func``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="solver for a format, e.g. column_combine=auto (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--out", metavar="DIR", help="write report.json and report.md here")
+    p.set_defaults(func=run)
     return p
 
 
