@@ -17,12 +17,16 @@ from solvers import Outcome
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_generator():
-    path = REPO / "benchmarks" / "solvers" / "make_instances.py"
-    spec = importlib.util.spec_from_file_location("make_instances", path)
+def _load_script(name):
+    path = REPO / "benchmarks" / "solvers" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_generator():
+    return _load_script("make_instances")
 
 
 def one_per_column(problem, options):
@@ -210,7 +214,7 @@ def test_fewer_than_baseline():
     rows = [row("a", "greedy-cc", 100), row("a", "x", 80), row("b", "greedy-cc", 50),
             row("b", "x", 50), row("c", "greedy-cc", 10, family="block"), row("c", "x", 1),
             row("d", "greedy-cc", 10, gamma=0.1), row("d", "x", 1)]
-    assert bench.fewer_than_baseline(rows) == {"greedy-cc": 0.0, "x": 10.0}
+    assert _load_script("run").fewer_than_baseline(rows) == {"greedy-cc": 0.0, "x": 10.0}
 
 
 def test_bad_choices_raise(tiny_suite, tmp_path):
@@ -223,6 +227,27 @@ def test_bad_choices_raise(tiny_suite, tmp_path):
         bench.list_instances(tiny_suite, problems=("p3",))
     with pytest.raises(ArrangeError, match="not found"):
         bench.list_instances(tmp_path / "missing")
+
+
+def test_no_default_suite_outside_the_repository(tiny_suite, monkeypatch):
+    """Installed without the repository, no suite is assumed: one line asks for --suite; a given one works."""
+    monkeypatch.setattr(bench, "DEFAULT_SUITE", None)
+    with pytest.raises(ArrangeError, match="pass --suite DIR"):
+        bench.list_instances()
+    assert len(bench.list_instances(tiny_suite, sizes=("small",))) == 3
+
+
+def test_benchmark_script_adds_its_targets(tiny_suite, tmp_path):
+    """benchmarks/solvers/run.py's summary is the library's plus the greedy-cc column (and Apex when run)."""
+    run = _load_script("run")
+    rows = bench.run_solver_bench(tiny_suite, tmp_path / "out", solvers=[one_per_column, identity_order],
+                                  time_limit=0.5, warmup=False, progress=False, summary=run.summary)
+    text = (tmp_path / "out" / "summary.md").read_text()
+    plain = bench.format_summary(rows)
+    assert "fewer groups vs greedy-cc (medium random, gamma=0)" in text
+    assert "fewer groups vs greedy-cc" not in plain and "vs nx-dsatur (small, gamma=0)" in plain
+    assert "The Apex instance" not in text      # the tiny suite has no Apex instance
+    assert run.apex_section([dict(r, family="apex") for r in rows if r["problem"] == "p2"]).count("\n| ") == 2
 
 
 def test_versus_networkx():
