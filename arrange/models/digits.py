@@ -9,8 +9,8 @@ trains it. Convolutions run as the matrix view of DESIGN.md section 2 (im2col
 with column index (i * kh + y) * kw + x times ``weight.reshape(O, -1)``), so an
 arranged matrix evaluates exactly as the engine sees it. The weights ship as
 ``arrange/data/digits_cnn.npz`` with state-dict keys, written by
-``python -m arrange.models.train_digits``. The data split is a fixed numpy
-permutation (PCG64, seed 0) of ``sklearn.datasets.load_digits``.
+``benchmarks/models/train_digits.py`` in the source repository. The data split
+is a fixed numpy permutation (PCG64, seed 0) of ``sklearn.datasets.load_digits``.
 
 Reference: UCI Optical Recognition of Handwritten Digits (Alpaydin, Kaynak 1998),
 as bundled by scikit-learn, https://scikit-learn.org/stable/datasets/toy_dataset.html
@@ -43,7 +43,7 @@ ARCH = (
 KERNEL = 3
 DIGITS_GROUPS = {name: g for name, _, _, _, g, _ in ARCH if g > 1}
 DIGITS_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "digits_cnn.npz"
-#: test-split accuracy of the shipped weights, as printed by ``python -m arrange.models.train_digits``
+#: test-split accuracy of the shipped weights, as printed by ``benchmarks/models/train_digits.py``
 DIGITS_TEST_ACCURACY = 354 / 359  # 0.9861: 354 of the 359 test images
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -75,7 +75,7 @@ def digits_state() -> dict[str, np.ndarray]:
     """The shipped weights and biases, name -> float32 array (state-dict keys)."""
     if not DIGITS_WEIGHTS.is_file():
         raise ArrangeError(f"shipped digits weights missing: {DIGITS_WEIGHTS}; "
-                           f"run python -m arrange.models.train_digits")
+                           f"rebuild them with benchmarks/models/train_digits.py in the source repository")
     with np.load(DIGITS_WEIGHTS, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 

@@ -1,7 +1,9 @@
 """Tests for the embedded digits CNN: shipped weights, numpy forward, training and masked fine-tuning."""
 
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,7 +119,11 @@ def test_finetune_holds_masks_and_is_deterministic():
 def test_training_is_reproducible():
     """Two short training runs with one seed give identical weights."""
     pytest.importorskip("torch")
-    from arrange.models.train_digits import train_digits
+    spec = importlib.util.spec_from_file_location(
+        "train_digits", Path(__file__).resolve().parents[2] / "benchmarks" / "models" / "train_digits.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    train_digits = module.train_digits
 
     a, b = train_digits(epochs=1, seed=1), train_digits(epochs=1, seed=1)
     assert sorted(a) == sorted(digits_state())
