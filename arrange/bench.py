@@ -42,12 +42,13 @@ from solvers.registry import Solver, lookup
 
 from .argtypes import positive_float
 from .errors import ArrangeError
+from .report import markdown_table
 
 __all__ = [
     "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "NX_MAX_WORK", "Instance", "size_class",
     "save_instance", "load_instance", "list_instances", "conflict_edges", "edges_at_least", "networkx_dsatur",
     "run_solver_bench", "format_results", "format_summary", "SUMMARY_COLUMNS", "efficacy_column",
-    "networkx_column", "paired", "mean", "has_gap", "fmt_num", "fmt_pct", "table", "versus_networkx", "plot_gap_vs_time", "read_results", "write_reports", "build_parser",
+    "networkx_column", "paired", "mean", "has_gap", "fmt_num", "fmt_pct", "versus_networkx", "plot_gap_vs_time", "read_results", "write_reports", "build_parser",
     "main",
 ]
 
@@ -469,12 +470,6 @@ def fmt_pct(value) -> str:
     return "" if value == "" or value is None else f"{100 * value:.1f}%"
 
 
-def table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines) + "\n"
-
-
 def format_results(rows: list[dict]) -> str:
     """One markdown table per problem: objective, bound, gap, status, seconds per row."""
     parts = []
@@ -494,7 +489,7 @@ def format_results(rows: list[dict]) -> str:
             body = [[r["instance"], f'{r["rows"]}x{r["cols"]}', str(r["k"]), str(r["n"]), r["solver"],
                      fmt_num(r["objective"]), fmt_num(r["bound"]), fmt_pct(r["gap"]),
                      fmt_pct(r["efficacy"]), r["status"], fmt_num(r["seconds"])] for r in mine]
-        parts.append(f"## {_TITLES[p]}\n\n" + table(header, body))
+        parts.append(f"## {_TITLES[p]}\n\n" + markdown_table(header, body) + "\n")
         notes = [f'- {r["instance"]} / {r["solver"]}: {r["status"]}: {r["message"]}'
                  for r in mine if r["message"]]
         if notes:
@@ -596,7 +591,7 @@ def format_summary(rows: list[dict], columns: dict | None = None, sections: dict
         note = ("\n`nx-dsatur` colours the conflict graph with no capacity (alpha ignored), so its "
                 "gap is to the capacitated bound and only its time is directly comparable.\n"
                 if p == "p1" else "")
-        parts.append(f"## {_TITLES[p]}: summary\n\n" + table(header, body) + note)
+        parts.append(f"## {_TITLES[p]}: summary\n\n" + markdown_table(header, body) + "\n" + note)
         parts += [text for text in (section(mine) for section in (sections or {}).get(p, ())) if text]
     return "\n".join(parts)
 

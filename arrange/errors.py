@@ -1,8 +1,18 @@
-"""The error types: bad input (one line naming the layer and the fault), and a wrong packed result."""
+"""The error types: bad input (one line naming the layer and the fault), and a wrong packed result.
+
+:func:`is_int` is the integer test those one-line parameter errors share.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ArrangeError", "LayerError", "VerificationError"]
+import numbers
+
+__all__ = ["ArrangeError", "LayerError", "VerificationError", "is_int"]
+
+
+def is_int(value) -> bool:
+    """True for Python and numpy integers, False for bools (``True`` is no block size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class ArrangeError(ValueError):

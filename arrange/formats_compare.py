@@ -69,7 +69,7 @@ from .formats import FORMATS
 from .formats.base import VALUE_BITS, FormatAdapter, on_array
 from .io import layer_masks, layer_weight, to_state_dict
 from .joint import Hooks
-from .report import compression
+from .report import compression, markdown_table
 
 __all__ = ["FORMATS", "SETTINGS", "DEFAULT_SOLVERS", "FormatRun", "apply_format", "run_row",
            "compare_formats", "format_markdown"]
@@ -308,10 +308,6 @@ def _setting_text(setting: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in setting.items()) or "-"
 
 
-def _table(head: list, body: list) -> list:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
-
-
 def format_markdown(rows: list[dict], details: bool = False) -> str:
     """The comparison as a markdown table with its conventions; ``details`` adds every setting tried."""
     body = []
@@ -323,8 +319,8 @@ def format_markdown(rows: list[dict], details: bool = False) -> str:
                      f"{r['matrix_compression']:.2f}", f"{r['storage_compression']:.2f}",
                      f"{r['cycles']} ({r['speedup']:.2f}x)",
                      f"{r['energy_pj'] / 1e3:.1f} ({r['energy_ratio']:.2f}x)", gap])
-    lines = _table(["format", "setting", "layers", "acc projected -> fine-tuned", "matched", "matrix x",
-                    "storage x", "cycles (speedup)", "energy nJ (ratio)", "solver gap"], body)
+    lines = [markdown_table(["format", "setting", "layers", "acc projected -> fine-tuned", "matched", "matrix x",
+                    "storage x", "cycles (speedup)", "energy nJ (ratio)", "solver gap"], body)]
     lines += ["", f"Per image; array {rows[0]['array'] if rows else ''}; PermDNN layers on the FC engine with "
                   f"as many PEs as array columns; speedup and energy ratio against the dense layers on the "
                   f"same engines. Layers a format does not cover stay dense."]
@@ -332,6 +328,6 @@ def format_markdown(rows: list[dict], details: bool = False) -> str:
         tried = [[r["format"], _setting_text(t["setting"]), f"{t['accuracy_projected']:.4f}",
                   f"{t['accuracy']:.4f}", f"{t['matrix_compression']:.2f}", f"{t['storage_compression']:.2f}",
                   "yes" if t["matched"] else "no"] for r in rows for t in r["tried"]]
-        lines += [""] + _table(["format", "setting", "acc projected", "acc fine-tuned", "matrix x", "storage x",
-                                "matched"], tried)
+        lines += ["", markdown_table(["format", "setting", "acc projected", "acc fine-tuned", "matrix x",
+                                      "storage x", "matched"], tried)]
     return "\n".join(lines)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArrangeError, LayerError
+from .errors import ArrangeError, LayerError, is_int
 from .layer import KINDS, Layer, as_mask, group_name
 
 __all__ = ["FORMATS", "Model", "as_arrays", "layer_masks", "layer_weight", "load_model", "to_state_dict"]
@@ -116,7 +116,7 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
         raise ArrangeError(f"no conv or linear weights found in {label}")
     _check_names("masks", masks, entries, label)
     _check_names("groups", groups, entries, label)
-    bad = {k: g for k, g in (groups or {}).items() if not (isinstance(g, (int, np.integer)) and g >= 1)}
+    bad = {k: g for k, g in (groups or {}).items() if not (is_int(g) and g >= 1)}
     if bad:
         raise ArrangeError(f"groups must be integers >= 1, got {bad}")
     model = Model([], [], label)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-__all__ = ["compression", "format_table", "write_pack_report", "jsonable"]
+__all__ = ["compression", "markdown_table", "or_dash", "format_table", "write_pack_report", "jsonable"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -34,6 +34,18 @@ def compression(parts) -> dict:
     """
     dense_slots, packed_slots, dense_bits, packed_bits = (sum(v) for v in zip(*parts))
     return {"matrix_compression": dense_slots / packed_slots, "storage_compression": dense_bits / packed_bits}
+
+
+def markdown_table(header, rows) -> str:
+    """A markdown table (cells through ``str``), no trailing newline."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def or_dash(value, fmt: str = "{:.2f}") -> str:
+    """``value`` formatted, or "-" when it is None (a number a row does not have)."""
+    return "-" if value is None else fmt.format(value)
 
 
 def _row(values: dict, name: str) -> list:

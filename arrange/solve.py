@@ -15,7 +15,7 @@ from solvers import CombineProblem, GroupProblem, Options, ProblemError
 from solvers import combine as _combine
 from solvers import group as _group
 
-from .errors import ArrangeError
+from .errors import ArrangeError, is_int
 
 __all__ = ["solve_combine", "permute", "pad_columns"]
 
@@ -51,7 +51,7 @@ def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed
     ``.efficacy``, ``.status``, ``.seconds``.
     """
     try:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        if not is_int(k) or k < 2:
             raise ProblemError(f"Expected integer k >= 2, got {k!r}")
         padded, extra = pad_columns(W, int(k))
         problem = GroupProblem.from_weights(padded, k=k, n=n, name=name)

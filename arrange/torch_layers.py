@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ArrangeError
+from .errors import ArrangeError, is_int
 from .formats import permdnn
 
 __all__ = ["PermDiagLinear", "SharedKernels"]
@@ -55,7 +55,7 @@ class PermDiagLinear(nn.Module):
                  shifts=None, seed: int = 0, row_order=None, col_order=None):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features), ("p", p)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ArrangeError(f"PermDiagLinear: {name} must be an integer >= 1, got {v!r}")
         self.in_features, self.out_features, self.p = int(in_features), int(out_features), int(p)
         Rb, Nb = math.ceil(out_features / p), math.ceil(in_features / p)

@@ -35,7 +35,7 @@ from hwmodel.packed import index_bits_for
 from hwmodel.sparse_core import sparse_core_layer
 from solvers.problem import efficacy
 
-from ..errors import ArrangeError, VerificationError
+from ..errors import ArrangeError, VerificationError, is_int
 from ..solve import pad_columns
 from ..solve import permute as solve_p2
 from .base import FormatAdapter, check_weights, gap_under_upper_bound, index_dtype, on_array
@@ -75,7 +75,7 @@ class NMPacked:
 
 def _check_nm(n, m) -> tuple[int, int]:
     for name, v in (("n", n), ("m", m)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if not is_int(v):
             raise ArrangeError(f"nm: {name} must be an integer, got {v!r}")
     if m < 2 or not 1 <= n < m:
         raise ArrangeError(f"nm: expected 1 <= n < m and m >= 2, got n={n}, m={m}")
@@ -263,7 +263,7 @@ def expand_channel_order(order, positions: int) -> np.ndarray:
     the producer's outputs by ``order`` (:func:`permute_producer`) matches the
     consumer's columns in the returned order (:func:`permute_consumer`).
     """
-    if isinstance(positions, bool) or not isinstance(positions, (int, np.integer)) or positions < 1:
+    if not is_int(positions) or positions < 1:
         raise ArrangeError(f"nm: positions per channel must be an integer >= 1, got {positions!r}")
     order = np.asarray(order, dtype=np.int64)
     order = _channel_order(order, order.size)

@@ -34,7 +34,7 @@ from solvers import knapsack
 from solvers.patterns import select_patterns
 from solvers.problem import Options, ProblemError
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
 from .base import FormatAdapter, Hardware, check_weights, gap_under_upper_bound
 
 __all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "mask", "reencode", "choose_n",
@@ -72,9 +72,9 @@ def _check_weights(W) -> np.ndarray:
 
 
 def _check_params(n, K, k2: int) -> tuple[int, int]:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k2:
+    if not is_int(n) or not 1 <= n <= k2:
         raise ArrangeError(f"PCNN n must be an integer in 1..{k2} (kh*kw), got {n!r}")
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+    if not is_int(K) or K < 1:
         raise ArrangeError(f"PCNN K must be an integer >= 1, got {K!r}")
     return int(n), int(K)
 
@@ -182,7 +182,7 @@ def choose_n(layers, budget: int, K: int, choices=None, solver="greedy", energy:
     1..kh*kw per layer).  The value of (layer, n) is the kept energy of that layer's
     K patterns found by ``solver``, so the choice of n is exact given those values.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    if not is_int(budget) or budget < 0:
         raise ArrangeError(f"PCNN budget must be an integer >= 0 kept weights, got {budget!r}")
     costs, values, options = [], [], []
     for W in layers:

@@ -40,7 +40,7 @@ from hwmodel.kernel_patterns import simulate_penni
 from solvers import sparse_coding as sc
 from solvers.problem import ProblemError
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
 from .base import FormatAdapter, Hardware, check_weights
 
 __all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs", "simulate", "penni_torch_modules", "finetune",
@@ -85,7 +85,7 @@ def _budget(budget, density, kernels: int, d: int) -> int:
         return int(np.floor(density * kernels * d + 1e-9))
     if budget is None:
         return kernels * d
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    if not is_int(budget) or budget < 0:
         raise ArrangeError(f"PENNI budget must be an integer >= 0 nonzero coefficients, got {budget!r}")
     return int(budget)
 
@@ -93,7 +93,7 @@ def _budget(budget, density, kernels: int, d: int) -> int:
 def _check(W, d) -> np.ndarray:
     W = check_weights(W, 4, "PENNI")
     k2 = W.shape[2] * W.shape[3]
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= k2:
+    if not is_int(d) or not 1 <= d <= k2:
         raise ArrangeError(f"PENNI d must be an integer in 1..{k2} (kh*kw), got {d!r}")
     return W
 

@@ -31,7 +31,7 @@ from hwmodel.packed import index_bits_for
 from solvers import Options, ProblemError
 from solvers import permdiag as _permdiag
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
 from .base import VALUE_BITS, FormatAdapter, Hardware, check_weights, gap_under_upper_bound
 
 __all__ = ["PermDiag", "encode", "encode_with", "decode", "bits", "mask", "positions", "pad", "reencode",
@@ -67,7 +67,7 @@ class PermDiag:
 
 
 def _check_p(p) -> int:
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+    if not is_int(p) or p < 1:
         raise ArrangeError(f"permdnn: block size p must be an integer >= 1, got {p!r}")
     return int(p)
 

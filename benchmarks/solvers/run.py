@@ -15,6 +15,7 @@ import sys
 
 from arrange import bench
 from arrange.errors import ArrangeError
+from arrange.report import markdown_table
 
 
 def fewer_than_baseline(rows: list[dict]) -> dict[str, float]:
@@ -39,7 +40,7 @@ def apex_section(rows: list[dict]) -> str:
     return ("## The Apex instance (np.random.seed(1); rand(128, 64); k=4, n=2)\n\n"
             "Published (NVIDIA Apex ASP): kept 2852.377 unpermuted, rows bound 3042.332, "
             "efficacy 35.5% (window 8), 36.6% (window 12).\n\n"
-            + bench.table(["solver", "kept", "bound", "efficacy", "seconds"], body))
+            + markdown_table(["solver", "kept", "bound", "efficacy", "seconds"], body) + "\n")
 
 
 def summary(rows: list[dict]) -> str:
