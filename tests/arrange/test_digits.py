@@ -1,9 +1,7 @@
 """Tests for the embedded digits CNN: shipped weights, numpy forward, training and masked fine-tuning."""
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,14 +114,10 @@ def test_finetune_holds_masks_and_is_deterministic():
     assert evaluate_digits(runs[0]) > evaluate_digits(pruned)
 
 
-def test_training_is_reproducible():
+def test_training_is_reproducible(load_benchmark):
     """Two short training runs with one seed give identical weights."""
     pytest.importorskip("torch")
-    spec = importlib.util.spec_from_file_location(
-        "train_digits", Path(__file__).resolve().parents[2] / "benchmarks" / "models" / "train_digits.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    train_digits = module.train_digits
+    train_digits = load_benchmark("models/train_digits.py").train_digits
 
     a, b = train_digits(epochs=1, seed=1), train_digits(epochs=1, seed=1)
     assert sorted(a) == sorted(digits_state())
