@@ -68,7 +68,9 @@ from .errors import ArrangeError
 from .formats import FORMATS
 from .formats.base import VALUE_BITS, FormatAdapter, on_array
 from .io import layer_masks, layer_weight, to_state_dict
+from .hooks import digits_hooks
 from .joint import Hooks
+from .models.digits import digits_pixels, load_digits_layers
 from .report import compression, markdown_table
 
 __all__ = ["FORMATS", "SETTINGS", "DEFAULT_SOLVERS", "FormatRun", "apply_format", "run_row",
@@ -108,11 +110,7 @@ def _default_hooks(hooks: Hooks | None, epochs: int) -> Hooks:
     """The given hooks, or the embedded digits CNN's with ``epochs`` fine-tuning epochs."""
     if epochs < 0:
         raise ArrangeError(f"finetune epochs must be >= 0, got {epochs}")
-    if hooks is not None:
-        return hooks
-    from .hooks import digits_hooks
-
-    return digits_hooks(epochs=epochs)
+    return digits_hooks(epochs=epochs) if hooks is None else hooks
 
 
 def _with_layers(state: dict, layers, arrays: dict) -> dict:
@@ -281,12 +279,8 @@ def compare_formats(model_layers=None, formats=tuple(FORMATS), settings: dict | 
         if not settings[name]:
             raise ArrangeError(f"format {name}: no settings to try")
     hooks = _default_hooks(hooks, finetune_epochs)
-    if model_layers is None or pixels is None:
-        from .models.digits import digits_pixels, load_digits_layers
-
-        model_layers = load_digits_layers().layers if model_layers is None else model_layers
-        pixels = digits_pixels() if pixels is None else pixels
-    layers = list(model_layers)
+    layers = list(load_digits_layers().layers if model_layers is None else model_layers)
+    pixels = digits_pixels() if pixels is None else pixels
     dense = _dense_run(layers, hooks)
     hw = dict(pixels=pixels, rows=rows, cols=cols, dataflow=dataflow, dense_accuracy=dense.accuracy)
     out = [dict(run_row(dense, **hw), matched=True, tried=[])]
