@@ -1,14 +1,18 @@
 """The solver benchmark: every registered solver on every suite instance, with bounds.
 
 Problem: measure how close each P1 / P2 solver (DESIGN.md section 3) gets to
-its certified bound, and how fast, on a fixed instance suite stored as files
-(``benchmarks/solvers/instances``, made by ``benchmarks/solvers/make_instances.py``).
+its certified bound, and how fast, on an instance suite stored as files (``--suite
+DIR``; in the source repository ``benchmarks/solvers/instances``, made by
+``benchmarks/solvers/make_instances.py``, is the default).
 Method: load each instance, run each selected solver through the checked front
 door (:func:`solvers.combine.solve`, :func:`solvers.group.solve`) with a time
 budget, record one row per (instance, solver); a solver that raises becomes an
 error row and the rest continue. Outside reference points on P1: networkx's
 DSatur on the conflict graph (no capacity) and the ``greedy-cc`` baseline.
-Outputs: ``results.csv``, ``results.md``, ``summary.md`` and ``gap_vs_time.png``.
+Outputs: ``results.csv``, ``results.md``, ``summary.md`` and ``gap_vs_time.png``;
+``summary`` (:func:`format_summary` by default) renders summary.md, so a
+benchmark script adds its own columns and sections (``benchmarks/solvers/run.py``:
+the issue targets and the Apex instance).
 Reference: D. Brelaz, "New methods to color the vertices of a graph", CACM 22(4),
 1979, doi:10.1145/359094.359101 (the DSatur reference point).
 
@@ -38,12 +42,13 @@ from solvers.registry import Solver, lookup
 
 from .argtypes import positive_float
 from .errors import ArrangeError
+from .report import markdown_table
 
 __all__ = [
     "PROBLEMS", "SIZES", "COLUMNS", "DEFAULT_SUITE", "NX_MAX_WORK", "Instance", "size_class",
     "save_instance", "load_instance", "list_instances", "conflict_edges", "edges_at_least", "networkx_dsatur",
-    "run_solver_bench", "format_results", "format_summary", "fewer_than_baseline",
-    "versus_networkx", "plot_gap_vs_time", "read_results", "write_reports", "build_parser",
+    "run_solver_bench", "format_results", "format_summary", "SUMMARY_COLUMNS", "efficacy_column",
+    "networkx_column", "paired", "mean", "has_gap", "fmt_num", "fmt_pct", "versus_networkx", "plot_gap_vs_time", "read_results", "write_reports", "build_parser",
     "main",
 ]
 
@@ -53,7 +58,10 @@ COLUMNS = (
     "instance", "problem", "size", "family", "rows", "cols", "alpha", "gamma", "k", "n",
     "solver", "objective", "bound", "gap", "efficacy", "status", "seconds", "message",
 )
-DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "solvers" / "instances"
+_REPO_SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "solvers" / "instances"
+#: the source repository's suite when arrange runs from a checkout, else None (an installed
+#: package has no suite: pass one)
+DEFAULT_SUITE = _REPO_SUITE if _REPO_SUITE.is_dir() else None
 
 _TABLES = {"p1": combine.SOLVERS, "p2": group.SOLVERS}
 _TITLES = {"p1": "P1 min-width combining", "p2": "P2 fixed-ratio grouping"}
@@ -131,6 +139,9 @@ def list_instances(suite_dir=None, problems=PROBLEMS, sizes=("small", "medium"))
     """The suite's instances of the chosen problems and sizes, sorted by file name."""
     _check_choices(problems, PROBLEMS, "problem")
     _check_choices(sizes, SIZES, "size")
+    if suite_dir is None and DEFAULT_SUITE is None:
+        raise ArrangeError("no instance suite here (an installed package ships none); pass --suite DIR, "
+                           "a folder of instance files made by benchmarks/solvers/make_instances.py")
     suite = Path(suite_dir) if suite_dir is not None else DEFAULT_SUITE
     if not suite.is_dir():
         raise ArrangeError(f"instance folder {suite} not found; make it with "
@@ -305,7 +316,7 @@ def _warm_up(chosen: dict[str, list[Solver]], time_limit: float) -> None:
 def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBLEMS,
                      sizes=("small", "medium"), solvers=None, time_limit: float = 2.0,
                      seed: int = 0, references: bool = True, warmup: bool = True,
-                     progress: bool = True, nx_max_work: float = NX_MAX_WORK) -> list[dict]:
+                     progress: bool = True, nx_max_work: float = NX_MAX_WORK, summary=None) -> list[dict]:
     """Run the solver benchmark and write its tables and plot into ``out_dir``.
 
     Parameters
@@ -320,6 +331,7 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
     warmup : run each solver once on a tiny instance first (Numba compilation).
     nx_max_work : skip the networkx reference where nodes * edges of the conflict
         graph exceeds this (its DSatur is quadratic; 2048 dense columns take minutes).
+    summary : rows -> the text of summary.md (default :func:`format_summary`).
 
     Returns
     -------
@@ -352,16 +364,16 @@ def run_solver_bench(suite_dir=None, out_dir="out/bench-solvers", problems=PROBL
                  _progress(tasks, progress), rows)
     finally:
         # Also after Ctrl-C: the tables and plot show the rows finished so far.
-        write_reports(rows, out)
+        write_reports(rows, out, summary)
     return rows
 
 
-def write_reports(rows: list[dict], out_dir) -> None:
-    """results.md, summary.md and gap_vs_time.png for these rows, into ``out_dir``."""
+def write_reports(rows: list[dict], out_dir, summary=None) -> None:
+    """results.md, summary.md (``summary(rows)``, default :func:`format_summary`) and gap_vs_time.png."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(format_results(rows))
-    (out / "summary.md").write_text(format_summary(rows))
+    (out / "summary.md").write_text((summary or format_summary)(rows))
     plot_gap_vs_time(rows, out / "gap_vs_time.png")
 
 
@@ -446,7 +458,7 @@ def read_results(path) -> list[dict]:
 
 # ---------------------------------------------------------------- markdown tables
 
-def _fmt_num(value, digits: int = 3) -> str:
+def fmt_num(value, digits: int = 3) -> str:
     if value == "" or value is None:
         return ""
     if isinstance(value, (int, np.integer)):
@@ -454,14 +466,8 @@ def _fmt_num(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _fmt_pct(value) -> str:
+def fmt_pct(value) -> str:
     return "" if value == "" or value is None else f"{100 * value:.1f}%"
-
-
-def _table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines) + "\n"
 
 
 def format_results(rows: list[dict]) -> str:
@@ -475,15 +481,15 @@ def format_results(rows: list[dict]) -> str:
             header = ["instance", "R x N", "alpha", "gamma", "solver", "groups", "bound", "gap",
                       "status", "seconds"]
             body = [[r["instance"], f'{r["rows"]}x{r["cols"]}', str(r["alpha"]), str(r["gamma"]),
-                     r["solver"], _fmt_num(r["objective"]), _fmt_num(r["bound"]), _fmt_pct(r["gap"]),
-                     r["status"], _fmt_num(r["seconds"])] for r in mine]
+                     r["solver"], fmt_num(r["objective"]), fmt_num(r["bound"]), fmt_pct(r["gap"]),
+                     r["status"], fmt_num(r["seconds"])] for r in mine]
         else:
             header = ["instance", "R x N", "k", "n", "solver", "kept", "bound", "gap", "efficacy",
                       "status", "seconds"]
             body = [[r["instance"], f'{r["rows"]}x{r["cols"]}', str(r["k"]), str(r["n"]), r["solver"],
-                     _fmt_num(r["objective"]), _fmt_num(r["bound"]), _fmt_pct(r["gap"]),
-                     _fmt_pct(r["efficacy"]), r["status"], _fmt_num(r["seconds"])] for r in mine]
-        parts.append(f"## {_TITLES[p]}\n\n" + _table(header, body))
+                     fmt_num(r["objective"]), fmt_num(r["bound"]), fmt_pct(r["gap"]),
+                     fmt_pct(r["efficacy"]), r["status"], fmt_num(r["seconds"])] for r in mine]
+        parts.append(f"## {_TITLES[p]}\n\n" + markdown_table(header, body) + "\n")
         notes = [f'- {r["instance"]} / {r["solver"]}: {r["status"]}: {r["message"]}'
                  for r in mine if r["message"]]
         if notes:
@@ -491,18 +497,18 @@ def format_results(rows: list[dict]) -> str:
     return "\n".join(parts)
 
 
-def _ok(row: dict) -> bool:
+def has_gap(row: dict) -> bool:
     return row["gap"] != ""
 
 
-def _mean(values) -> float | str:
+def mean(values) -> float | str:
     values = list(values)
     return sum(values) / len(values) if values else ""
 
 
-def _paired(rows: list[dict], reference: str, keep) -> dict[str, list[tuple[dict, dict]]]:
+def paired(rows: list[dict], reference: str, keep) -> dict[str, list[tuple[dict, dict]]]:
     """Per solver, (reference row, solver row) pairs on the P1 instances ``keep`` accepts."""
-    sel = [r for r in rows if r["problem"] == "p1" and keep(r) and _ok(r)]
+    sel = [r for r in rows if r["problem"] == "p1" and keep(r) and has_gap(r)]
     ref = {r["instance"]: r for r in sel if r["solver"] == reference}
     out: dict[str, list[tuple[dict, dict]]] = {}
     for r in sel:
@@ -511,40 +517,53 @@ def _paired(rows: list[dict], reference: str, keep) -> dict[str, list[tuple[dict
     return out
 
 
-def fewer_than_baseline(rows: list[dict]) -> dict[str, float]:
-    """Per solver, mean % fewer groups than greedy-cc on medium random gamma = 0 instances."""
-    pairs = _paired(rows, BASELINE, lambda r: r["size"] == "medium" and r["family"] == "random"
-                    and r["gamma"] == 0)
-    return {s: _mean(100 * (b["objective"] - r["objective"]) / b["objective"] for b, r in v)
-            for s, v in pairs.items()}
-
-
 def versus_networkx(rows: list[dict], size: str) -> dict[str, tuple[float, float]]:
     """Per solver on gamma = 0 instances of ``size``: (geometric-mean speed-up over
     nx-dsatur, mean groups minus nx-dsatur colours)."""
-    pairs = _paired(rows, NX_NAME, lambda r: r["size"] == size and r["gamma"] == 0)
+    pairs = paired(rows, NX_NAME, lambda r: r["size"] == size and r["gamma"] == 0)
     # Clamp so a run too fast for the clock does not divide by zero.
-    return {s: (math.exp(_mean(math.log(max(b["seconds"], 1e-6) / max(r["seconds"], 1e-6))
+    return {s: (math.exp(mean(math.log(max(b["seconds"], 1e-6) / max(r["seconds"], 1e-6))
                                for b, r in v)),
-                _mean(r["objective"] - b["objective"] for b, r in v))
+                mean(r["objective"] - b["objective"] for b, r in v))
             for s, v in pairs.items() if s != NX_NAME}
 
 
 def _stats_cells(cell: list[dict]) -> list[str]:
     """Mean gap (with the count of runs without one), mean seconds, proven optimal / runs."""
-    ok = [r for r in cell if _ok(r)]
+    ok = [r for r in cell if has_gap(r)]
     failed = len(cell) - len(ok)
-    return [_fmt_pct(_mean(r["gap"] for r in ok)) + (f" ({failed} n/a)" if failed else ""),
-            _fmt_num(_mean(r["seconds"] for r in ok)),
+    return [fmt_pct(mean(r["gap"] for r in ok)) + (f" ({failed} n/a)" if failed else ""),
+            fmt_num(mean(r["seconds"] for r in ok)),
             f'{sum(r["status"] == "optimal" for r in ok)}/{len(cell)}']
 
 
-def format_summary(rows: list[dict]) -> str:
+def efficacy_column(rows: list[dict], sizes: list[str]) -> tuple[str, dict]:
+    """P2 summary column: each solver's mean efficacy."""
+    return "mean efficacy", {name: fmt_pct(mean(r["efficacy"] for r in rows if r["solver"] == name and has_gap(r)))
+                             for name in dict.fromkeys(r["solver"] for r in rows)}
+
+
+def networkx_column(rows: list[dict], sizes: list[str]) -> tuple[str, dict]:
+    """P1 summary column: speed-up over nx-dsatur and extra groups, on the largest size class run."""
+    nx_size = sizes[-1] if sizes else "medium"
+    return (f"vs nx-dsatur ({nx_size}, gamma=0): speed-up, extra groups",
+            {s: f"{speed:.3g}x, {extra:+.1f}" for s, (speed, extra) in versus_networkx(rows, nx_size).items()})
+
+
+#: per problem, the columns after the size classes: column(rows of the problem, sizes) -> (header, solver -> cell)
+SUMMARY_COLUMNS = {"p1": (networkx_column,), "p2": (efficacy_column,)}
+
+
+def format_summary(rows: list[dict], columns: dict | None = None, sections: dict | None = None) -> str:
     """Per problem: mean gap, mean seconds and proven optima per size class and solver.
 
     P1 size columns cover gamma = 0 (the exact bound's setting); gamma > 0 runs,
-    whose bound is weak, get their own columns over all sizes.
+    whose bound is weak, get their own columns over all sizes.  ``columns``
+    (default :data:`SUMMARY_COLUMNS`) adds columns per problem; ``sections``
+    maps a problem to functions of its rows returning markdown (or "") placed
+    after its table.
     """
+    columns = SUMMARY_COLUMNS if columns is None else columns
     parts = []
     for p in PROBLEMS:
         mine = [r for r in rows if r["problem"] == p]
@@ -559,14 +578,8 @@ def format_summary(rows: list[dict]) -> str:
             header += [f"{s}{tag} mean gap", f"{s} mean s", f"{s} optimal"]
         if rest:
             header += ["gamma>0 mean gap", "gamma>0 mean s", "gamma>0 optimal"]
-        if p == "p2":
-            header += ["mean efficacy"]
-        else:
-            versus = fewer_than_baseline(rows)
-            nx_size = sizes[-1] if sizes else "medium"
-            nx_versus = versus_networkx(rows, nx_size)
-            header += ["fewer groups vs greedy-cc (medium random, gamma=0)",
-                       f"vs nx-dsatur ({nx_size}, gamma=0): speed-up, extra groups"]
+        extra = [column(mine, sizes) for column in columns.get(p, ())]
+        header += [h for h, _ in extra]
         body = []
         for name in dict.fromkeys(r["solver"] for r in mine):
             cells = [name]
@@ -574,30 +587,13 @@ def format_summary(rows: list[dict]) -> str:
                 cells += _stats_cells([r for r in main if r["solver"] == name and r["size"] == s])
             if rest:
                 cells += _stats_cells([r for r in rest if r["solver"] == name])
-            if p == "p2":
-                cells.append(_fmt_pct(_mean(r["efficacy"] for r in mine if r["solver"] == name and _ok(r))))
-            else:
-                cells.append(f"{versus[name]:.1f}%" if name in versus else "")
-                speed, extra = nx_versus.get(name, ("", ""))
-                cells.append(f"{speed:.3g}x, {extra:+.1f}" if speed != "" else "")
-            body.append(cells)
+            body.append(cells + [by_solver.get(name, "") for _, by_solver in extra])
         note = ("\n`nx-dsatur` colours the conflict graph with no capacity (alpha ignored), so its "
                 "gap is to the capacitated bound and only its time is directly comparable.\n"
                 if p == "p1" else "")
-        parts.append(f"## {_TITLES[p]}: summary\n\n" + _table(header, body) + note)
-        apex = [r for r in mine if r["family"] == "apex"]
-        if apex:
-            parts.append(_format_apex(apex))
+        parts.append(f"## {_TITLES[p]}: summary\n\n" + markdown_table(header, body) + "\n" + note)
+        parts += [text for text in (section(mine) for section in (sections or {}).get(p, ())) if text]
     return "\n".join(parts)
-
-
-def _format_apex(rows: list[dict]) -> str:
-    body = [[r["solver"], _fmt_num(r["objective"]), _fmt_num(r["bound"]), _fmt_pct(r["efficacy"]),
-             _fmt_num(r["seconds"])] for r in rows if _ok(r)]
-    return ("## The Apex instance (np.random.seed(1); rand(128, 64); k=4, n=2)\n\n"
-            "Published (NVIDIA Apex ASP): kept 2852.377 unpermuted, rows bound 3042.332, "
-            "efficacy 35.5% (window 8), 36.6% (window 12).\n\n"
-            + _table(["solver", "kept", "bound", "efficacy", "seconds"], body))
 
 
 def plot_gap_vs_time(rows: list[dict], path) -> bool:
@@ -613,12 +609,12 @@ def plot_gap_vs_time(rows: list[dict], path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    present = [p for p in PROBLEMS if any(r["problem"] == p and _ok(r) for r in rows)]
+    present = [p for p in PROBLEMS if any(r["problem"] == p and has_gap(r) for r in rows)]
     if not present:
         return False
     fig, axes = plt.subplots(1, len(present), figsize=(6 * len(present), 4.5), squeeze=False)
     for ax, p in zip(axes[0], present):
-        ok = [r for r in rows if r["problem"] == p and _ok(r)]
+        ok = [r for r in rows if r["problem"] == p and has_gap(r)]
         for i, name in enumerate(dict.fromkeys(r["solver"] for r in ok)):
             colour = f"C{i % 10}"
             mine = [r for r in ok if r["solver"] == name]
@@ -627,8 +623,8 @@ def plot_gap_vs_time(rows: list[dict], path) -> bool:
                 # Zero-time rows would vanish on a log axis.
                 ax.scatter([max(r["seconds"], 1e-5) for r in at], [100 * r["gap"] for r in at],
                            color=colour, marker=marker, alpha=0.5, s=16)
-            ax.scatter([max(_mean(r["seconds"] for r in mine), 1e-5)],
-                       [100 * _mean(r["gap"] for r in mine)], color=colour, marker="D", s=70,
+            ax.scatter([max(mean(r["seconds"] for r in mine), 1e-5)],
+                       [100 * mean(r["gap"] for r in mine)], color=colour, marker="D", s=70,
                        edgecolors="black", label=name)
         ax.set_xscale("log")
         ax.set_xlabel("seconds")
@@ -659,7 +655,8 @@ def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser
     """The benchmark's options, shared by the CLI and benchmarks/solvers/run.py."""
     p = argparse.ArgumentParser(prog=prog, description="Run every solver on the instance suite "
                                 "and write results.csv, results.md, summary.md, gap_vs_time.png.")
-    p.add_argument("--suite", metavar="DIR", default=None, help="instance folder (default: the repo's)")
+    p.add_argument("--suite", metavar="DIR", default=None,
+                   help="instance folder (default: the source repository's, when arrange runs from one)")
     p.add_argument("--out", metavar="DIR", default="out/bench-solvers", help="output folder")
     p.add_argument("--problems", type=_list_arg(PROBLEMS), default=list(PROBLEMS), help="p1,p2")
     p.add_argument("--sizes", type=_list_arg(SIZES), default=["small", "medium"],
@@ -679,17 +676,20 @@ def build_parser(prog: str = "arrange bench solvers") -> argparse.ArgumentParser
     return p
 
 
-def main(argv=None, prog: str = "arrange bench solvers") -> int:
-    """Parse options, run the benchmark, print the summary; ArrangeError on bad input."""
+def main(argv=None, prog: str = "arrange bench solvers", summary=None) -> int:
+    """Parse options, run the benchmark, print the summary; ArrangeError on bad input.
+
+    ``summary`` renders summary.md (default :func:`format_summary`).
+    """
     args = build_parser(prog).parse_args(argv)
     out = Path(args.out)
     if args.from_csv:
-        write_reports(read_results(args.from_csv), out)
+        write_reports(read_results(args.from_csv), out, summary)
     else:
         run_solver_bench(args.suite, args.out, problems=args.problems, sizes=args.sizes,
                          solvers=args.solvers, time_limit=args.time_limit, seed=args.seed,
                          references=not args.no_references, warmup=not args.no_warmup,
-                         progress=not args.quiet, nx_max_work=args.nx_max_work)
+                         progress=not args.quiet, nx_max_work=args.nx_max_work, summary=summary)
     print((out / "summary.md").read_text())
     print(f"wrote {out}: results.md, summary.md, gap_vs_time.png"
           + ("" if args.from_csv else ", results.csv"))

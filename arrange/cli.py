@@ -2,6 +2,8 @@
 
 Bad input prints one line naming the fault and exits with code 2; layers that
 fail are reported and skipped while the others complete and are written.
+Each subcommand's parser names its handler with ``set_defaults(func=...)``
+(``func(args) -> exit code``), so a subcommand is a parser and a handler.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
     _add_selection_options(p)
+    p.set_defaults(func=_cmd_pack)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
     _add_pack_options(d, 0.7, "global", time_limit=2.0)
+    d.set_defaults(func=_cmd_pack, model="digits")
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
@@ -88,10 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots, masks and the hardware export")
     _add_selection_options(c)
-    sub.add_parser("solvers", help="list the solvers with one line each")
+    c.set_defaults(func=_cmd_compress)
+    sub.add_parser("solvers", help="list the solvers with one line each").set_defaults(func=_cmd_solvers)
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=["solvers"], help="which benchmark")
     b.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the suite's runner")
+    b.set_defaults(func=_cmd_bench)
     cli_formats.add_parser(sub)
     return parser
 
@@ -107,11 +113,12 @@ def _load(source: str, args=None):
     return load_model(source, **select)
 
 
-def _cmd_pack(args, source: str) -> int:
+def _cmd_pack(args) -> int:
     from .io import weight_masks
     from .pipeline import pack_layers
     from .report import format_table, to_json, write_pack_report
 
+    source = args.model
     model = _load(source, args)
     layers = model.layers
     if args.sparsity:
@@ -175,7 +182,7 @@ def _cmd_compress(args) -> int:
     report.skipped = list(model.skipped) + report.skipped
     hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes)
     if args.model == "digits":
-        from .compress_report import digits_pixels
+        from .models.digits import digits_pixels
 
         hw["pixels"] = digits_pixels()
     if args.out:
@@ -209,7 +216,7 @@ def _digits_accuracy(dense, pruned, packed) -> dict:
             "packed": evaluate_digits(decoded)}
 
 
-def _cmd_solvers() -> int:
+def _cmd_solvers(args) -> int:
     from solvers import combine, group
 
     for title, table in (("P1 min-width combining (arrange pack)", combine.SOLVERS),
@@ -229,17 +236,7 @@ def _cmd_bench(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "pack":
-            return _cmd_pack(args, args.model)
-        if args.command == "demo":
-            return _cmd_pack(args, "digits")
-        if args.command == "compress":
-            return _cmd_compress(args)
-        if args.command == "solvers":
-            return _cmd_solvers()
-        if args.command == "formats":
-            return cli_formats.run(args)
-        return _cmd_bench(args)
+        return args.func(args)
     except ArrangeError as exc:
         print(f"arrange: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,6 +1,7 @@
 """``arrange formats MODEL``: every packed format side by side at matched accuracy.
 
-Wired into :mod:`arrange.cli` by ``add_parser(subparsers)`` and ``run(args)``.
+Wired into :mod:`arrange.cli` by ``add_parser(subparsers)``, which sets ``run``
+as the subcommand's ``func``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``formats`` subcommand to an argparse subparsers object."""
-    from .formats_compare import FORMATS
+    from .formats import FORMATS
 
     p = subparsers.add_parser("formats", help="compare all packed formats at matched accuracy (digits CNN)")
     p.add_argument("model", help="`digits` (the embedded CNN: accuracy and fine-tuning need its data)")
@@ -33,12 +34,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="solver for a format, e.g. column_combine=auto (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--out", metavar="DIR", help="write report.json and report.md here")
+    p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
     """Run the comparison; print the markdown table (or JSON) and write the report if asked."""
     from .formats_compare import compare_formats, format_markdown
+    from .hooks import digits_hooks
+    from .models.digits import digits_pixels, load_digits_layers
 
     if args.model != "digits":
         raise ArrangeError(f"formats needs a model with an accuracy check; supported: digits, got {args.model!r}")
@@ -49,9 +53,10 @@ def run(args) -> int:
     bad = [s for s in args.solver if "=" not in s]
     if bad:
         raise ArrangeError(f"--solver expects FORMAT=NAME, got {bad[0]!r}")
-    rows = compare_formats(formats=formats, finetune_epochs=args.epochs, seed=args.seed, rows=args.rows,
-                           cols=args.cols, dataflow=args.dataflow, time_limit=args.time_limit,
-                           solvers=dict(s.split("=", 1) for s in args.solver))
+    rows = compare_formats(load_digits_layers().layers, formats=formats, finetune_epochs=args.epochs, seed=args.seed,
+                           rows=args.rows, cols=args.cols, dataflow=args.dataflow, time_limit=args.time_limit,
+                           solvers=dict(s.split("=", 1) for s in args.solver), pixels=digits_pixels(),
+                           hooks=digits_hooks(epochs=args.epochs))
     table = format_markdown(rows, details=True)
     text = json.dumps(jsonable(rows), indent=1)
     if args.out:

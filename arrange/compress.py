@@ -21,13 +21,14 @@ S. Q. Zhang, "Column Combining", ASPLOS 2019 (doi:10.1145/3297858.3304028).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ArrangeError
+from hwmodel.packed import index_bits_for
+
+from .errors import ArrangeError, LayerError
 from .formats import column_combine
 from .pack import pack, permute
 from .prune import magnitude_prune
@@ -184,7 +185,7 @@ def _p2(M, C, cfg: CompressConfig, name: str):
     padded = np.concatenate([C, np.zeros((R, r.padded), dtype=C.dtype)], axis=1)
     keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]
     packed_cols = (N + r.padded) // cfg.k * cfg.n
-    index = R * packed_cols * math.ceil(math.log2(cfg.k)) + (N + r.padded) * math.ceil(math.log2(N + r.padded))
+    index = R * packed_cols * index_bits_for(cfg.k) + (N + r.padded) * index_bits_for(N + r.padded)
     return dict(kept=np.where(keep, M, 0), packed_cols=packed_cols, bound=r.upper_bound,
                 objective=r.kept, status=r.status, solver=r.solver, packed=None, order=r.order,
                 values_bits=R * packed_cols * cfg.value_bits, index_bits=index, seconds=r.seconds)
@@ -205,10 +206,10 @@ def rates(cfg: CompressConfig, R: int, N: int, packed_cols: int, values_bits: in
 
 def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
     if not np.any(W):
-        raise ArrangeError(f"layer {name}: all weights are zero after pruning; nothing to pack")
+        raise LayerError(name, "all weights are zero after pruning; nothing to pack")
     M, C, Q, sw = _arranged_matrix(W, cfg)
     if not np.any(M):
-        raise ArrangeError(f"layer {name}: all weights quantise to zero; nothing to pack")
+        raise LayerError(name, "all weights quantise to zero; nothing to pack")
     return M, C, Q, sw, _ARRANGERS[cfg.problem](M, C, cfg, f"layer {name}")
 
 

@@ -18,24 +18,10 @@ import hwmodel
 
 from .compress import CompressConfig, LayerOutcome
 from .joint import CompressReport
-from .report import jsonable
+from .report import jsonable, markdown_table, or_dash
 
 __all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
-           "export_items", "packed_form", "digits_pixels"]
-
-
-def digits_pixels() -> dict:
-    """Output pixels M of each layer of the embedded digits CNN (8x8 input, 2x2 pools)."""
-    from .models.digits import ARCH
-
-    side, out = 8, {}
-    for name, kind, _, _, groups, pool in ARCH:
-        m = side * side if kind == "conv" else 1
-        for g in range(groups):
-            out[name if groups == 1 else f"{name}[g{g}]"] = m
-        if pool:
-            side //= 2
-    return out
+           "export_items", "packed_form"]
 
 
 def _lanes(cfg: CompressConfig, subword_lanes: int | None) -> int:
@@ -90,14 +76,11 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
             r = hwmodel.simulate_layer(s, rows=rows, cols=cols, dataflow=dataflow)
             row[form] = {"cycles": r.cycles, "utilization": r.utilization,
                          "energy_pj": r.total_energy_pj, "useful_macs": s.useful_macs}
-            acc = sums.setdefault(form, {"cycles": 0, "energy_pj": 0.0, "useful_macs": 0})
-            for key in acc:
-                acc[key] += row[form][key]
+            sums[form] = sums.get(form, hwmodel.Cost()) + r.cost
         per_layer.append(row)
-    total = {}
-    for form, acc in sums.items():
-        total[form] = dict(acc, utilization=acc["useful_macs"] / (acc["cycles"] * rows * cols),
-                           ops_per_joule=2 * acc["useful_macs"] / (acc["energy_pj"] * 1e-12))
+    total = {form: {"cycles": c.cycles, "energy_pj": c.energy_pj, "useful_macs": c.useful_macs,
+                    "utilization": c.utilization(rows, cols), "ops_per_joule": c.ops_per_joule}
+             for form, c in sums.items()}
     for form in ("engine", "baseline"):
         if form in total:
             total[form]["speedup_vs_dense"] = total["dense"]["cycles"] / total[form]["cycles"]
@@ -139,44 +122,34 @@ def compress_json(report: CompressReport, **hw) -> str:
     return json.dumps(jsonable(report_dict(report, **hw)), indent=2)
 
 
-def _md_table(header, rows) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def _f(v, fmt="{:.2f}"):
-    return "-" if v is None else fmt.format(v)
-
-
 def format_compress(report: CompressReport, **hw) -> str:
     """Markdown: stages, per-layer numbers with model total, hardware totals."""
     d = report_dict(report, **hw)
     parts = [f"**Stopped early:** {report.error}"] if report.error else []
     parts += ["## Accuracy by stage",
-              _md_table(["step", "sparsity", "metric", "matrix x", "storage x", "greedy-cc x"],
-                        [[s["step"], _f(s["sparsity"]), _f(s["metric"], "{:.4f}"), _f(s["compression"]),
-                          _f(s["storage_compression"]), _f(s["baseline_compression"])]
+              markdown_table(["step", "sparsity", "metric", "matrix x", "storage x", "greedy-cc x"],
+                        [[s["step"], or_dash(s["sparsity"]), or_dash(s["metric"], "{:.4f}"), or_dash(s["compression"]),
+                          or_dash(s["storage_compression"]), or_dash(s["baseline_compression"])]
                          for s in d["stages"]])]
-    rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', _f(r["sparsity"], "{:.1%}"), r["packed_cols"],
-             _f(r["bound"], "{:.4g}"), _f(r["gap"], "{:.1%}"), r["status"], _f(r["matrix_compression"]),
-             _f(r["storage_compression"]), _f(r["baseline_compression"]), _f(r["pruned_pct"])]
+    rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', or_dash(r["sparsity"], "{:.1%}"), r["packed_cols"],
+             or_dash(r["bound"], "{:.4g}"), or_dash(r["gap"], "{:.1%}"), r["status"], or_dash(r["matrix_compression"]),
+             or_dash(r["storage_compression"]), or_dash(r["baseline_compression"]), or_dash(r["pruned_pct"])]
             for r in d["layers"]]
     t = d["total"]
     if t:
-        rows.append(["**total**", "", "", "", "", "", "", _f(t["matrix_compression"]),
-                     _f(t["storage_compression"]), _f(t.get("baseline_compression")), ""])
-    parts += ["## Layers", _md_table(["layer", "shape", "sparsity", "packed cols", "bound", "gap",
+        rows.append(["**total**", "", "", "", "", "", "", or_dash(t["matrix_compression"]),
+                     or_dash(t["storage_compression"]), or_dash(t.get("baseline_compression")), ""])
+    parts += ["## Layers", markdown_table(["layer", "shape", "sparsity", "packed cols", "bound", "gap",
                                       "status", "matrix x", "storage x", "greedy-cc x", "pruned %"], rows)]
     if d["hardware"]:
         ht = d["hardware"]["total"]
         a = d["hardware"]["array"]
-        hrows = [[form, v["cycles"], _f(v["utilization"], "{:.1%}"), _f(v["energy_pj"], "{:.4g}"),
-                  _f(v["ops_per_joule"], "{:.3g}"), _f(v.get("speedup_vs_dense")),
-                  _f(v.get("energy_eff_vs_dense"))] for form, v in ht.items()]
+        hrows = [[form, v["cycles"], or_dash(v["utilization"], "{:.1%}"), or_dash(v["energy_pj"], "{:.4g}"),
+                  or_dash(v["ops_per_joule"], "{:.3g}"), or_dash(v.get("speedup_vs_dense")),
+                  or_dash(v.get("energy_eff_vs_dense"))] for form, v in ht.items()]
         lanes = f', {a["subword_lanes"]} subword lanes per PE' if report.config.subword is not None else ""
         parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]}{lanes})',
-                  _md_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
+                  markdown_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
                             hrows)]
         if d["hardware"]["pixels_assumed_1"]:
             parts.append("output pixels unknown, counted as M = 1: " + ", ".join(d["hardware"]["pixels_assumed_1"]))

@@ -20,14 +20,16 @@ layers that were not packed) rides along in ``packed.npz`` under ``state/``, so
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from hwmodel.packed import index_bits_for
+
 from .errors import ArrangeError
 from .formats import column_combine
+from .formats.base import index_dtype
 from .io import to_state_dict
 from .layer import Layer
 
@@ -54,7 +56,7 @@ class ExportLayer:
 
 
 def _width(n: int) -> int:
-    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+    return max(1, index_bits_for(n))
 
 
 def hex_lines(values: np.ndarray, width: int) -> str:
@@ -76,7 +78,7 @@ def fixed_ratio_packed(M, order, k: int, n: int = 1) -> column_combine.ColumnCom
     G = order.size // k
     table = np.full((G * n, k), -1, dtype=np.int64)
     values = np.zeros((R, G * n), dtype=M.dtype)
-    select = np.zeros((R, G * n), dtype=np.int16)
+    select = np.zeros((R, G * n), dtype=index_dtype(k))
     for g in range(G):
         members = order[g * k:(g + 1) * k]
         real = members < N

@@ -22,20 +22,37 @@ from .joint import Hooks
 __all__ = ["digits_hooks", "torch_hooks"]
 
 
+def _state_finetune(module: Callable, train: Callable) -> Callable:
+    """The state-level fine-tuning hook of a module builder and a module trainer."""
+    def finetune(state, masks, seed):
+        from .torch_flow import numpy_state
+
+        return numpy_state(train(module(state), masks, seed))
+
+    return finetune
+
+
+def _hooks(evaluate: Callable, base_state: dict, module: Callable, train: Callable | None) -> Hooks:
+    return Hooks(evaluate=evaluate, base_state=base_state,
+                 finetune=None if train is None else _state_finetune(module, train),
+                 module=module, train=train)
+
+
 def digits_hooks(epochs: int = 3, lr: float = 1e-3) -> Hooks:
     """Test-split accuracy (numpy) and masked fine-tuning (torch) of the embedded digits CNN."""
     from .models.digits import digits_state, evaluate_digits
 
-    def finetune(state, masks, seed):
-        from .models.digits_torch import build_digits_model, finetune as train
+    def module(state):
+        from .models.digits_torch import build_digits_model
 
-        from .torch_flow import numpy_state
+        return build_digits_model(state)
 
-        model = train(build_digits_model(state), masks, epochs=epochs, seed=seed, lr=lr)
-        return numpy_state(model)
+    def train(model, masks, seed):
+        from .models.digits_torch import finetune
 
-    return Hooks(evaluate=evaluate_digits, base_state=digits_state(),
-                 finetune=finetune if epochs > 0 else None)
+        return finetune(model, masks, epochs=epochs, seed=seed, lr=lr)
+
+    return _hooks(evaluate_digits, digits_state(), module, train if epochs > 0 else None)
 
 
 def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | None = None,
@@ -44,7 +61,8 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
 
     evaluate(module) -> metric; batches() -> iterable of (inputs, targets) for
     fine-tuning; loss(outputs, targets) -> scalar tensor (default cross-entropy).
-    Masked weights get zero gradients and are re-zeroed after every step.
+    Masked weights get zero gradients and are re-zeroed after every step; on
+    prune-re-parametrised tensors the mask narrows ``weight_mask`` instead.
     """
     import torch
 
@@ -57,31 +75,32 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
     def run_eval(state):
         return float(evaluate(load_arrays(module, state).eval()))
 
-    def finetune(state, masks, seed):
+    def holding(state):
+        return load_arrays(module, state)
+
+    def train(model, masks, seed):
         torch.manual_seed(seed)
-        load_arrays(module, state)
         plain = []
         for name, m in masks.items():
-            sub = module.get_submodule(name)
+            sub = model.get_submodule(name)
             m = torch.as_tensor(np.asarray(m, dtype=np.float32))
             if hasattr(sub, "weight_orig"):
                 with torch.no_grad():
                     sub.weight_mask.mul_(m.to(sub.weight_mask))
             else:
                 plain.append((sub.weight, m.to(sub.weight)))
-        opt = torch.optim.Adam(module.parameters(), lr=lr)
-        module.train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        model.train()
         for _ in range(epochs):
             for x, y in batches():
                 opt.zero_grad()
-                loss(module(x), y).backward()
+                loss(model(x), y).backward()
                 for w, m in plain:
                     w.grad.mul_(m)
                 opt.step()
                 with torch.no_grad():
                     for w, m in plain:
                         w.mul_(m)
-        return numpy_state(module.eval())
+        return model.eval()
 
-    return Hooks(evaluate=run_eval, base_state=numpy_state(module),
-                 finetune=finetune if batches is not None else None)
+    return _hooks(run_eval, numpy_state(module), holding, train if batches is not None else None)

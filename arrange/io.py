@@ -48,11 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArrangeError, LayerError
+from .errors import ArrangeError, LayerError, is_int
 from .layer import KINDS, Layer, as_mask, group_name
 
-__all__ = ["FORMATS", "Model", "NotSelected", "as_arrays", "layer_masks", "load_model", "selection_summary",
-           "to_state_dict", "weight_masks"]
+__all__ = ["FORMATS", "Model", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
+           "selection_summary", "to_state_dict", "weight_masks"]
 
 WEIGHT_SUFFIXES = ("weight_orig", "weight")
 #: file extensions load_model reads
@@ -188,7 +188,7 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
         raise ArrangeError(f"no conv or linear weights found in {label}")
     _check_names("masks", masks, entries, label)
     _check_names("groups", groups, entries, label)
-    bad = {k: g for k, g in (groups or {}).items() if not (isinstance(g, (int, np.integer)) and g >= 1)}
+    bad = {k: g for k, g in (groups or {}).items() if not (is_int(g) and g >= 1)}
     if bad:
         raise ArrangeError(f"groups must be integers >= 1, got {bad}")
     include, exclude = _patterns("include", include), _patterns("exclude", exclude)
@@ -617,3 +617,13 @@ def weight_masks(layers, keep: Mapping, keys: Mapping | None = None) -> dict[str
         arrays.append(m.reshape(l.weight.shape))
     keys = keys or {}
     return {keys.get(b, f"{b}.weight"): m for b, m in _merge(chosen, arrays).items()}
+
+
+def layer_weight(state: Mapping, layer: Layer) -> np.ndarray:
+    """The layer's slice of its module's weight in a state dict (its group's output channels), float64.
+
+    The inverse of :func:`to_state_dict` for one layer: shaped like ``layer.weight``.
+    """
+    full = np.asarray(state[f"{layer.base_name}.weight"], dtype=np.float64)
+    rows = layer.weight.shape[0]
+    return full[layer.group * rows:(layer.group + 1) * rows]

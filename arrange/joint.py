@@ -24,16 +24,17 @@ from __future__ import annotations
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .compress import CompressConfig, LayerOutcome, compress_matrix, project_to_slots, rates
-from .errors import ArrangeError
+from .errors import ArrangeError, LayerError
 from .formats import column_combine
-from .io import layer_masks, to_state_dict
+from .io import layer_masks, layer_weight, to_state_dict
 from .prune import prune_layers
 from .quant import quantize, to_subwords
+from .report import compression
 from .verify import verify_packing
 
 __all__ = ["Hooks", "Stage", "CompressReport", "CompressError", "compress_model", "refit", "totals"]
@@ -47,12 +48,19 @@ class Hooks:
     finetune(state, masks, seed) -> new state, with masked weights held at zero
         (masks are keyed by module name, e.g. ``conv1``); None skips fine-tuning.
     base_state: the full state (biases, norms) the layer weights are merged into.
+    module(state) -> a torch module holding the state, and train(module, masks,
+        seed) -> that module trained in place with the masks held: for formats
+        whose fine-tuning trains something other than the weights (PENNI's
+        basis and coefficients, :func:`arrange.formats.penni.finetune`); None
+        when the hooks have no module.
     """
 
     evaluate: Callable[[dict], float]
     base_state: dict
     finetune: Callable[[dict, dict, int], dict] | None = None
     metric: str = "accuracy"
+    module: Callable[[dict], Any] | None = None
+    train: Callable[[Any, dict, int], Any] | None = None
 
 
 @dataclass
@@ -91,15 +99,11 @@ def totals(layers: list, cfg: CompressConfig) -> dict:
     """Model rates as ratios of sums over layers (slot- and bit-weighted)."""
     if not layers:
         return {}
-    dense_slot_bits = sum(o.rows * o.cols * cfg.bits for o in layers)
-    packed_slot_bits = sum(o.rows * o.packed_cols * cfg.slot_bits for o in layers)
-    dense_bits = sum(o.bits["dense"] for o in layers)
-    packed_bits = sum(o.bits["values"] + o.bits["index"] for o in layers)
     out = {
         "layers": len(layers), "weights": sum(o.rows * o.cols for o in layers),
         "nonzeros": int(sum(np.count_nonzero(o.weights) for o in layers)),
-        "matrix_compression": dense_slot_bits / packed_slot_bits,
-        "storage_compression": dense_bits / packed_bits,
+        **compression((o.rows * o.cols * cfg.bits, o.rows * o.packed_cols * cfg.slot_bits, o.bits["dense"],
+                       o.bits["values"] + o.bits["index"]) for o in layers),
         "seconds": sum(o.seconds for o in layers),
     }
     if all(o.baseline_cols for o in layers):
@@ -145,10 +149,10 @@ def _compress_one(args):
     name, W, cfg, prune = args
     try:
         return compress_matrix(name, W, cfg, prune=prune)
-    except ArrangeError as exc:
-        msg = str(exc)
-        prefix = f"layer {name}: "
-        return msg[len(prefix):] if msg.startswith(prefix) else msg
+    except LayerError as exc:
+        return exc.problem
+    except ArrangeError as exc:  # a parameter the layer cannot take (say k above its columns)
+        return str(exc)
 
 
 def _work(before, pruned, cfg: CompressConfig) -> list:
@@ -270,8 +274,10 @@ def _run(report: CompressReport, layers, hooks: Hooks | None, jobs: int, rounds:
                 state = _call(f"fine-tuning hook failed at sparsity {sparsity:g}", hooks.finetune,
                               _state(hooks, model), layer_masks(model), cfg.seed + step * rounds + r)
                 tuned = {n: np.asarray(v) for n, v in state.items()}
-                outcomes = [refit(o, _weight_of(tuned, layer), stage_cfg) for (layer, _), o in zip(done, outcomes)]
-                model = [l.with_matrix(np.where(l.matrix != 0, _weight_of(tuned, l), 0.0)) for l in model]
+                outcomes = [refit(o, layer_weight(tuned, layer).reshape(layer.shape2d), stage_cfg)
+                            for (layer, _), o in zip(done, outcomes)]
+                model = [l.with_matrix(np.where(l.matrix != 0, layer_weight(tuned, l).reshape(l.shape2d), 0.0))
+                         for l in model]
                 model = _with_outcomes(model, outcomes)
                 hooks = replace(hooks, base_state={**hooks.base_state, **{
                     k: v for k, v in tuned.items() if not k.endswith(".weight")}})
@@ -287,9 +293,3 @@ def _with_outcomes(layers, outcomes) -> list:
     by_name = {o.name: o for o in outcomes}
     return [l.with_matrix(by_name[l.name].weights) if l.name in by_name else l for l in layers]
 
-
-def _weight_of(state: dict, layer) -> np.ndarray:
-    """The layer's (R, N) slice of its module's weight in a state dict (one group of a grouped conv)."""
-    w = state[f"{layer.base_name}.weight"]
-    rows = layer.weight.shape[0]
-    return w[layer.group * rows:(layer.group + 1) * rows].reshape(layer.shape2d)

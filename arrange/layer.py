@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import LayerError
+from .errors import LayerError, is_int
 
 __all__ = ["KINDS", "Layer", "as_mask", "check_packable", "group_name"]
 
@@ -80,7 +80,7 @@ class Layer:
         object.__setattr__(self, "weight", w)
         if self.mask is not None:
             object.__setattr__(self, "mask", as_mask(self.name, self.mask, w.shape))
-        if not (isinstance(self.groups, (int, np.integer)) and self.groups >= 1
+        if not (is_int(self.groups) and self.groups >= 1
                 and 0 <= self.group < self.groups):
             raise LayerError(self.name, f"group {self.group} of {self.groups} groups is not valid")
 

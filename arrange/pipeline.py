@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import ArrangeError
+from .errors import ArrangeError, LayerError
 from .formats import column_combine
+from .layer import check_packable
 from .pack import pack
+from .report import compression
 
 __all__ = ["GAMMA_LADDER", "LayerReport", "PackReport", "gamma_advice", "pack_layers", "pair_conflicts"]
 
@@ -125,18 +127,16 @@ def model_total(rows: list) -> dict:
     """Slot- and bit-weighted totals: the model's rates are ratios of sums, not means of ratios."""
     if not rows:
         return {}
-    dense_slots = sum(r.rows * r.cols for r in rows)
-    packed_slots = sum(r.rows * r.groups for r in rows)
     groups = sum(r.groups for r in rows)
     bound = sum(r.lower_bound for r in rows)
-    dense_bits = sum(r.bits["dense"] for r in rows)
-    packed_bits = sum(r.bits["values"] + r.bits["index"] for r in rows)
     pruned = sum(r.pruned_pct * r.nnz for r in rows) / max(1, sum(r.nnz for r in rows))
     return {
         "layers": len(rows), "rows": sum(r.rows for r in rows), "cols": sum(r.cols for r in rows),
         "nnz": sum(r.nnz for r in rows), "groups": groups, "lower_bound": bound,
-        "gap": (groups - bound) / bound, "matrix_compression": dense_slots / packed_slots,
-        "storage_compression": dense_bits / packed_bits, "pruned_pct": pruned,
+        "gap": (groups - bound) / bound,
+        **compression((r.rows * r.cols, r.rows * r.groups, r.bits["dense"], r.bits["values"] + r.bits["index"])
+                      for r in rows),
+        "pruned_pct": pruned,
         "seconds": sum(r.seconds for r in rows),
         "status": "optimal" if all(r.status == "optimal" for r in rows) else "feasible",
     }
@@ -223,6 +223,7 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
         it = tqdm(layers, desc="packing", unit="layer", leave=False, disable=None)
     for layer in it:
         try:
+            check_packable(layer)
             W = layer.matrix
             result = pack(W, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit,
                           seed=seed, name=f"layer {layer.name}")
@@ -230,10 +231,11 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
             if advise:
                 row.advice = gamma_advice(W, result, row.storage_compression, alpha, gamma, time_limit,
                                           seed, value_bits)
-        except ArrangeError as exc:
-            msg = str(exc)
-            prefix = f"layer {layer.name}: "
-            failed.append((layer.name, msg[len(prefix):] if msg.startswith(prefix) else msg))
+        except LayerError as exc:
+            failed.append((exc.layer, exc.problem))
+            continue
+        except ArrangeError as exc:  # a bad parameter: the layer itself passed check_packable
+            failed.append((layer.name, str(exc)))
             continue
         reports.append(row)
         results[layer.name] = result

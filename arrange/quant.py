@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ArrangeError
+from .errors import ArrangeError, is_int
 
 __all__ = ["Quantized", "Subwords", "quantize", "dequantize", "to_subwords", "from_subwords",
            "prune_subwords", "check_widths"]
@@ -30,7 +30,7 @@ __all__ = ["Quantized", "Subwords", "quantize", "dequantize", "to_subwords", "fr
 def check_widths(bits: int, subword: int) -> None:
     """Bit width b >= 2, subword width s >= 1, and s divides b."""
     for name, value, low in (("bit width", bits, 2), ("subword width", subword, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_int(value) or value < low:
             raise ArrangeError(f"{name} must be an integer >= {low}, got {value!r}")
     if bits % subword:
         raise ArrangeError(f"bit width {bits} is not divisible by subword width {subword}")

@@ -1,4 +1,8 @@
-"""Render and write pack reports: a terminal/markdown table, JSON, packed arrays and masks.
+"""Render and write pack reports (a terminal/markdown table, JSON, packed arrays, masks), and model rates.
+
+:func:`compression` is the one place a model's matrix and storage compression
+are computed from its layers: ratios of sums (DESIGN.md section 4), never
+means of per-layer ratios.
 
 Files written by :func:`write_pack_report` into ``--out``:
 
@@ -8,16 +12,18 @@ Files written by :func:`write_pack_report` into ``--out``:
 - ``packed.npz``: for each packed layer ``L`` (the report's ``name``; one group
   of a grouped conv is ``conv[g0]``), ``L/values`` (R x G, the source weight's
   dtype: float32 stays float32, float16 stays float16, bfloat16 is read as
-  float32), ``L/select`` (R x G int16, the member of the group each value came
-  from), ``L/table`` (G x alpha int64, each group's columns, -1 padded) and
-  ``L/shape`` (R, N). Dense matrix: ``W[r, table[g, select[r, g]]] = values[r, g]``
-  wherever ``values[r, g] != 0`` (:func:`read_packed` and
-  :func:`arrange.formats.column_combine.decode` do this); a conv's row r is output
-  channel ``g0 * R + r`` of the full weight, its columns ``(i * kh + y) * kw + x``.
+  float32), ``L/select`` (R x G, the smallest integer dtype holding alpha - 1:
+  the member of the group each value came from), ``L/table`` (G x alpha int64,
+  each group's columns, -1 padded) and ``L/shape`` (R, N). Dense matrix:
+  ``W[r, table[g, select[r, g]]] = values[r, g]`` wherever ``values[r, g] != 0``
+  (:func:`read_packed` and :func:`arrange.formats.column_combine.decode` do
+  this); a conv's row r is output channel ``g0 * R + r`` of the full weight,
+  its columns ``(i * kh + y) * kw + x``.
 - ``masks.npz`` (and ``masks.pt`` when torch is installed): state-dict weight
   name (``encoder.layer.0.attention.self.query.weight``) -> bool keep-mask of the
   full weight shape, grouped convs merged back, for
   ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)``.
+"""
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import numpy as np
 
 from .io import selection_summary
 
-__all__ = ["format_table", "write_pack_report", "write_masks", "read_packed", "jsonable"]
+__all__ = ["compression", "markdown_table", "or_dash", "format_table", "write_pack_report", "write_masks",
+           "read_packed", "jsonable"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -38,6 +45,31 @@ _COLUMNS = [
     ("storage x", "storage_compression", "{:.2f}"), ("pruned %", "pruned_pct", "{:.2f}"),
     ("seconds", "seconds", "{:.2f}"),
 ]
+
+
+def compression(parts) -> dict:
+    """Model matrix and storage compression from per-layer (dense slots, packed slots, dense bits, packed bits).
+
+    Slots may be counted in any one unit (weights, or bits of the slot width);
+    packed bits include the index.
+
+    >>> compression([(64, 16, 512, 200), (36, 12, 288, 100)])
+    {'matrix_compression': 3.5714285714285716, 'storage_compression': 2.6666666666666665}
+    """
+    dense_slots, packed_slots, dense_bits, packed_bits = (sum(v) for v in zip(*parts))
+    return {"matrix_compression": dense_slots / packed_slots, "storage_compression": dense_bits / packed_bits}
+
+
+def markdown_table(header, rows) -> str:
+    """A markdown table (cells through ``str``), no trailing newline."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def or_dash(value, fmt: str = "{:.2f}") -> str:
+    """``value`` formatted, or "-" when it is None (a number a row does not have)."""
+    return "-" if value is None else fmt.format(value)
 
 
 def _row(values: dict, name: str) -> list:

@@ -32,6 +32,7 @@ import numpy as np
 from .compress import CompressConfig
 from .errors import ArrangeError
 from .joint import Hooks, compress_model
+from .report import markdown_table, or_dash
 
 __all__ = ["SweepPoint", "SweepResult", "sweep", "sweep_levels", "column_combining_config",
            "compression_at_metric", "format_sweep", "write_sweep", "parse_sweep"]
@@ -138,25 +139,21 @@ def compression_at_metric(points, metric: float) -> SweepPoint | None:
 
 
 def _table(result: SweepResult) -> str:
-    rows = ["| sparsity | engine matrix x | engine storage x | greedy-cc x (same weights) | engine metric "
-            "| column combining x | column combining metric |", "|---|---|---|---|---|---|---|"]
     base = {p.sparsity: p for p in result.baseline}
+    rows = []
     for p in result.engine:
         b = base.get(p.sparsity)
-        rows.append(f"| {p.sparsity:.3f} | {p.matrix_compression:.2f} | {p.storage_compression:.2f} | "
-                    f"{_fmt(p.baseline_compression)} | {_fmt(p.metric, '{:.4f}')} | "
-                    f"{_fmt(b and b.matrix_compression)} | {_fmt(b and b.metric, '{:.4f}')} |")
-    return "\n".join(rows)
-
-
-def _fmt(v, fmt="{:.2f}"):
-    return "-" if v is None else fmt.format(v)
+        rows.append([f"{p.sparsity:.3f}", f"{p.matrix_compression:.2f}", f"{p.storage_compression:.2f}",
+                     or_dash(p.baseline_compression), or_dash(p.metric, "{:.4f}"),
+                     or_dash(b and b.matrix_compression), or_dash(b and b.metric, "{:.4f}")])
+    return markdown_table(["sparsity", "engine matrix x", "engine storage x", "greedy-cc x (same weights)",
+                           "engine metric", "column combining x", "column combining metric"], rows)
 
 
 def format_sweep(result: SweepResult) -> str:
     """Markdown: the points of both curves and the comparison at equal metric."""
     parts = [f"## Sweep ({len(result.levels)} levels, {result.seconds:.1f} s)",
-             f"dense metric: {_fmt(result.dense_metric, '{:.4f}')}", _table(result)]
+             f"dense metric: {or_dash(result.dense_metric, '{:.4f}')}", _table(result)]
     if result.baseline and all(p.metric is not None for p in result.engine):
         lines = []
         for p in result.engine:

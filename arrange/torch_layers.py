@@ -1,4 +1,4 @@
-"""Torch layers that train with a structure: PermDNN permuted-diagonal blocks.
+"""Torch layers that train with a structure: PermDNN permuted-diagonal blocks, PENNI shared kernels.
 
 Problem: train a fully connected layer whose weight is, by construction, made
 of p x p permuted-diagonal blocks (one fixed shift per block), so it needs no
@@ -11,6 +11,10 @@ to the values only) and applies ``torch.nn.functional.linear``.  Shifts are
 drawn from a seeded generator unless given; a trained layer converts to the
 packed format with :meth:`PermDiagLinear.to_packed` and back with
 :meth:`PermDiagLinear.from_packed` (including row/column permutations).
+
+:class:`SharedKernels` is the PENNI counterpart as a parametrization: a conv
+weight computed from shared basis kernels and masked coefficients
+(:func:`arrange.formats.penni.finetune` trains them).
 
 This is the only module besides the import/accuracy code that imports torch;
 ``arrange/__init__`` does not import it.
@@ -28,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ArrangeError
+from .errors import ArrangeError, is_int
 from .formats import permdnn
 
-__all__ = ["PermDiagLinear"]
+__all__ = ["PermDiagLinear", "SharedKernels"]
 
 
 class PermDiagLinear(nn.Module):
@@ -51,7 +55,7 @@ class PermDiagLinear(nn.Module):
                  shifts=None, seed: int = 0, row_order=None, col_order=None):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features), ("p", p)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not is_int(v) or v < 1:
                 raise ArrangeError(f"PermDiagLinear: {name} must be an integer >= 1, got {v!r}")
         self.in_features, self.out_features, self.p = int(in_features), int(out_features), int(p)
         Rb, Nb = math.ceil(out_features / p), math.ceil(in_features / p)
@@ -112,3 +116,30 @@ class PermDiagLinear(nn.Module):
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, p={self.p}, " \
                f"bias={self.bias is not None}"
+
+
+class SharedKernels(nn.Module):
+    """torch parametrization: a conv weight as sum_j (C * mask)[o, i, j] B[j], one (B, C) per group.
+
+    ``parts`` are the :class:`~arrange.formats.penni.PENNIPacked` groups of one
+    module, in group order; the basis ``B`` and the coefficients ``C`` (zero
+    and held there off the support and on removed channels) are the
+    parameters, and the original weight is replaced, not used.
+    """
+
+    def __init__(self, parts):
+        super().__init__()
+        self.basis, self.coef, self.shapes = nn.ParameterList(), nn.ParameterList(), []
+        for g, p in enumerate(parts):
+            O, I, kh, kw = p.shape
+            C, M = np.zeros((O, I, p.d)), np.zeros((O, I, p.d))
+            C[np.ix_(p.out_channels, p.in_channels)] = np.where(p.mask, p.coefficients, 0.0)
+            M[np.ix_(p.out_channels, p.in_channels)] = p.mask
+            self.basis.append(nn.Parameter(torch.as_tensor(p.basis.reshape(p.d, -1), dtype=torch.float32)))
+            self.coef.append(nn.Parameter(torch.as_tensor(C, dtype=torch.float32)))
+            self.register_buffer(f"mask{g}", torch.as_tensor(M, dtype=torch.float32))
+            self.shapes.append(p.shape)
+
+    def forward(self, original):
+        return torch.cat([torch.einsum("oid,dk->oik", C * getattr(self, f"mask{g}"), B).reshape(shape)
+                          for g, (B, C, shape) in enumerate(zip(self.basis, self.coef, self.shapes))])

@@ -24,10 +24,10 @@ import time
 from dataclasses import replace
 
 from arrange.compress import CompressConfig
-from arrange.compress_report import digits_pixels, hardware
+from arrange.compress_report import hardware
 from arrange.hooks import digits_hooks
 from arrange.joint import compress_model
-from arrange.models.digits import DIGITS_TEST_ACCURACY, load_digits_layers
+from arrange.models.digits import DIGITS_TEST_ACCURACY, digits_pixels, load_digits_layers
 from arrange.sweep import column_combining_config, compression_at_metric, sweep, sweep_levels, write_sweep
 
 ARRAY = dict(rows=8, cols=8, dataflow="ws")

@@ -20,13 +20,13 @@ from hwmodel.packed import (
     subword_layer,
 )
 from hwmodel.sparse_core import simulate_sparse_gemm, sparse_core_layer
-from hwmodel.simulate import Comparison, LayerResult, compare_layer, simulate_conv, simulate_gemm, simulate_layer
+from hwmodel.simulate import Comparison, Cost, LayerResult, compare_layer, simulate_conv, simulate_gemm, simulate_layer
 from hwmodel.timing import Schedule, schedule
 from hwmodel.traffic import Traffic, layer_traffic
 from hwmodel.validation import DATAFLOWS, HwModelError
 
 __all__ = [
-    "ACTIONS", "DATAFLOWS", "DEFAULT_ENERGY", "Comparison", "FCResult", "fc_energy", "simulate_fc",
+    "ACTIONS", "DATAFLOWS", "DEFAULT_ENERGY", "Comparison", "Cost", "FCResult", "fc_energy", "simulate_fc",
     "simulate_sparse_gemm", "sparse_core_layer", "simulate_pcnn", "simulate_penni", "FunctionalResult", "HwModelError",
     "LayerResult", "LayerSpec", "ModelReport", "Schedule", "Traffic", "check_packed",
     "column_combined_layer", "compare_layer", "conv_gemm_sizes", "dense_from_packed", "dense_layer",

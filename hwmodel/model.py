@@ -4,8 +4,9 @@ Problem: give the dense-vs-packed cycles, utilisation, DRAM weight traffic and
 energy of every layer of a model, and of one inference, on one array.
 
 Method: :func:`hwmodel.simulate.compare_layer` per layer (closed form, tens of
-microseconds each), summed.  Utilisation and ops/J of the total are recomputed
-from the summed cycles, useful MACs and energy, not averaged.
+microseconds each), summed as :class:`hwmodel.simulate.Cost`: utilisation and
+ops/J of the total are recomputed from the summed cycles, useful MACs and
+energy, not averaged.
 
 Reference: SCALE-Sim v3 (per-layer COMPUTE_REPORT), https://github.com/scalesim-project/scale-sim-v3 .
 """
@@ -17,7 +18,7 @@ from typing import Sequence
 
 from hwmodel.energy import energy_table
 from hwmodel.packed import LayerSpec
-from hwmodel.simulate import Comparison, compare_layer
+from hwmodel.simulate import Comparison, Cost, compare_layer
 from hwmodel.validation import HwModelError
 
 __all__ = ["ModelReport", "run_model"]
@@ -52,21 +53,22 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _row(name, dense_cycles, packed_cycles, dense_util, packed_util, dense_w, packed_w,
-         dense_pj, packed_pj, useful) -> dict:
-    return {"name": name, "cycles_dense": dense_cycles, "cycles_packed": packed_cycles,
-            "speedup": dense_cycles / packed_cycles, "util_dense": dense_util,
+def _row(name, dense: Cost, packed: Cost, dense_util, packed_util, dense_w, packed_w) -> dict:
+    return {"name": name, "cycles_dense": dense.cycles, "cycles_packed": packed.cycles,
+            "speedup": dense.cycles / packed.cycles, "util_dense": dense_util,
             "util_packed": packed_util, "weight_bits_dense": dense_w, "weight_bits_packed": packed_w,
-            "energy_dense_pj": dense_pj, "energy_packed_pj": packed_pj,
-            "ops_per_j_dense": 2 * useful / (dense_pj * 1e-12),
-            "ops_per_j_packed": 2 * useful / (packed_pj * 1e-12)}
+            "energy_dense_pj": dense.energy_pj, "energy_packed_pj": packed.energy_pj,
+            "ops_per_j_dense": dense.ops_per_joule, "ops_per_j_packed": packed.ops_per_joule}
+
+
+def _costs(c: Comparison) -> tuple[Cost, Cost]:
+    """Dense and packed cost of a layer, both credited with the packed layer's useful work."""
+    return Cost(c.dense.cycles, c.dense.total_energy_pj, c.packed.spec.useful_macs), c.packed.cost
 
 
 def _layer_row(i: int, c: Comparison) -> dict:
-    return _row(c.packed.spec.name or f"layer{i}", c.dense.cycles, c.packed.cycles,
-                c.dense.utilization, c.packed.utilization, c.dense.dram_bits["filter"],
-                c.packed.dram_bits["filter"], c.dense.total_energy_pj, c.packed.total_energy_pj,
-                c.packed.spec.useful_macs)
+    return _row(c.packed.spec.name or f"layer{i}", *_costs(c), c.dense.utilization, c.packed.utilization,
+                c.dense.dram_bits["filter"], c.packed.dram_bits["filter"])
 
 
 def run_model(layers: Sequence[LayerSpec], rows: int = 32, cols: int = 32, dataflow: str = "ws",
@@ -95,12 +97,7 @@ def run_model(layers: Sequence[LayerSpec], rows: int = 32, cols: int = 32, dataf
     comps = [compare_layer(s, rows, cols, dataflow, table) for s in layers]
     rows_out = [_layer_row(i, c) for i, c in enumerate(comps)]
     R, C = comps[0].dense.rows, comps[0].dense.cols
-    dc = sum(r["cycles_dense"] for r in rows_out)
-    pc = sum(r["cycles_packed"] for r in rows_out)
-    useful = sum(c.packed.spec.useful_macs for c in comps)
-    total = _row("total", dc, pc, useful / (dc * R * C), useful / (pc * R * C),
-                 sum(r["weight_bits_dense"] for r in rows_out),
-                 sum(r["weight_bits_packed"] for r in rows_out),
-                 sum(r["energy_dense_pj"] for r in rows_out),
-                 sum(r["energy_packed_pj"] for r in rows_out), useful)
+    dense, packed = (sum(costs, Cost()) for costs in zip(*map(_costs, comps)))
+    total = _row("total", dense, packed, dense.utilization(R, C), packed.utilization(R, C),
+                 sum(r["weight_bits_dense"] for r in rows_out), sum(r["weight_bits_packed"] for r in rows_out))
     return ModelReport(rows_out, total, comps)

@@ -24,7 +24,38 @@ from hwmodel.packed import LayerSpec, conv_gemm_sizes, dense_layer
 from hwmodel.timing import schedule
 from hwmodel.traffic import layer_traffic
 
-__all__ = ["LayerResult", "Comparison", "simulate_layer", "simulate_gemm", "simulate_conv", "compare_layer"]
+__all__ = ["Cost", "LayerResult", "Comparison", "simulate_layer", "simulate_gemm", "simulate_conv",
+           "compare_layer"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cycles, energy (pJ) and useful MACs of some work on one engine; costs add.
+
+    A model's utilisation and ops per joule come from its summed cycles,
+    energy and MACs (ratios of sums), never from averaging its layers'.
+
+    >>> total = Cost(100, 2.0e6, 6400) + Cost(300, 1.0e6, 3200)
+    >>> total.cycles, total.utilization(8, 8), total.ops_per_joule
+    (400, 0.375, 6400000000.0)
+    """
+
+    cycles: int = 0
+    energy_pj: float = 0.0
+    useful_macs: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.cycles + other.cycles, self.energy_pj + other.energy_pj,
+                    self.useful_macs + other.useful_macs)
+
+    def utilization(self, rows: int, cols: int) -> float:
+        """Useful MACs / (cycles * rows * cols)."""
+        return self.useful_macs / (self.cycles * rows * cols)
+
+    @property
+    def ops_per_joule(self) -> float:
+        """Energy efficiency: 2 * useful MACs per joule."""
+        return 2 * self.useful_macs / (self.energy_pj * 1e-12)
 
 
 @dataclass(frozen=True)
@@ -67,9 +98,14 @@ class LayerResult:
         return sum(self.energy_pj.values())
 
     @property
+    def cost(self) -> Cost:
+        """Cycles, energy and useful MACs, to add up over layers."""
+        return Cost(self.cycles, self.total_energy_pj, self.spec.useful_macs)
+
+    @property
     def ops_per_joule(self) -> float:
         """Energy efficiency: 2 * useful MACs per joule."""
-        return 2 * self.spec.useful_macs / (self.total_energy_pj * 1e-12)
+        return self.cost.ops_per_joule
 
     def as_row(self) -> dict:
         """Flat dict for tables."""

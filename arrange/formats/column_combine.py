@@ -4,9 +4,15 @@ A packing of an R x N matrix into G groups of at most alpha columns stores
 - ``values`` (R x G): in each (row, group) cell the largest-magnitude weight
   among the group's columns (ties: the lowest column), 0 for an empty cell;
 - ``select`` (R x G): which member of the group that weight came from,
-  ceil(log2 alpha) bits per cell;
+  ceil(log2 alpha) bits per cell (held in the smallest integer dtype that
+  reaches alpha - 1);
 - ``table`` (G x alpha): the columns of each group, -1 padded; this is the
   input routing, ceil(log2 N) bits per entry.
+
+:func:`encode` solves P1 (:mod:`arrange.solve`) and packs; :func:`verify` is
+the full checker every packing passes before it is returned: structure
+(:func:`solvers.check.check_labels`), each cell keeping its largest weight,
+select indices inside their groups, and an exact decode.
 
 Reference: H. T. Kung, B. McDanel, S. Q. Zhang, "Packing Sparse Convolutional
 Neural Networks for Efficient Systolic Array Implementations: Column Combining
@@ -15,12 +21,21 @@ Under Joint Optimization", ASPLOS 2019, doi:10.1145/3297858.3304028.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColumnCombined", "encode", "encode_groups", "decode", "bits", "group_chunks", "member_magnitudes"]
+import hwmodel
+from hwmodel.packed import index_bits_for
+from solvers import CombineProblem, InvalidSolution, check_labels
+
+from ..errors import VerificationError
+from ..prune import magnitude_prune
+from ..solve import solve_combine
+from .base import FormatAdapter, gap_over_lower_bound, index_dtype, on_array
+
+__all__ = ["ColumnCombined", "encode", "encode_groups", "from_solution", "decode", "bits", "verify", "mask",
+           "reencode", "group_chunks", "member_magnitudes", "ADAPTER"]
 
 
 @dataclass(eq=False)
@@ -28,7 +43,7 @@ class ColumnCombined:
     """A packed layer; ``decode`` rebuilds the dense matrix of what was kept."""
 
     values: np.ndarray   # (R, G) kept weights
-    select: np.ndarray   # (R, G) int16 member index within the group
+    select: np.ndarray   # (R, G) member index within the group (index_dtype(alpha))
     table: np.ndarray    # (G, alpha) int64 column indices, -1 padded
     shape: tuple         # (R, N) of the dense matrix
     alpha: int
@@ -70,7 +85,7 @@ def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     table = _table(groups, alpha)
     G = table.shape[0]
     values = np.zeros((R, G), dtype=W.dtype)
-    select = np.zeros((R, G), dtype=np.int16)
+    select = np.zeros((R, G), dtype=index_dtype(alpha))
     mag = np.abs(W)
     rows = np.arange(R)[:, None]
     for g0, g1 in group_chunks(R, G, alpha):
@@ -82,13 +97,20 @@ def encode_groups(W, groups, alpha: int) -> ColumnCombined:
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
 
+def from_solution(W, result) -> ColumnCombined:
+    """W packed along a checked P1 answer's groups, then verified (a bool mask packs as 0/1)."""
+    values = np.asarray(W)
+    if values.dtype == bool:
+        values = values.astype(np.float64)
+    packed = encode_groups(values, result.groups, result.alpha)
+    verify(values, packed, result.gamma)
+    return packed
+
+
 def encode(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
            seed: int = 0) -> ColumnCombined:
-    """Solve P1 on W (see :func:`arrange.pack`) and pack it."""
-    from ..pack import pack
-
-    result = pack(W, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit, seed=seed)
-    return encode_groups(W, result.groups, alpha)
+    """Solve P1 on W (see :func:`arrange.pack`) and pack it, verified."""
+    return from_solution(W, solve_combine(W, alpha, gamma, solver, time_limit, seed))
 
 
 def decode(packed: ColumnCombined) -> np.ndarray:
@@ -113,8 +135,8 @@ def bits(packed: ColumnCombined, value_bits: int = 8) -> dict:
     """Storage: packed values, select indices and the group routing table, in bits."""
     R, N = packed.shape
     G = packed.num_groups
-    select_bits = math.ceil(math.log2(packed.alpha)) if packed.alpha > 1 else 0
-    table_bits = math.ceil(math.log2(N)) if N > 1 else 0
+    select_bits = index_bits_for(packed.alpha)
+    table_bits = index_bits_for(N)
     members = int(np.count_nonzero(packed.table >= 0))
     return {
         "values": R * G * value_bits,
@@ -123,3 +145,92 @@ def bits(packed: ColumnCombined, value_bits: int = 8) -> dict:
         "table": members * table_bits,
         "dense": R * N * value_bits,
     }
+
+
+def _labels_from_table(table: np.ndarray, N: int) -> np.ndarray:
+    groups, slots = np.nonzero(table >= 0)
+    cols = table[groups, slots]
+    counts = np.bincount(cols, minlength=N)
+    if counts.max(initial=0) > 1:
+        j = int(np.argmax(counts))
+        first, second = groups[cols == j][:2]
+        raise VerificationError(f"column {j} is in groups {int(first)} and {int(second)}")
+    labels = np.full(N, -1, dtype=np.int64)
+    labels[cols] = groups
+    return labels
+
+
+def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
+    """Check ``packed`` against the original W; return the pruned matrix it encodes.
+
+    Each nonempty column in exactly one group, group sizes <= alpha, per-group
+    conflicts <= floor(gamma * R) (:func:`solvers.check.check_labels`), each
+    cell keeps the max-|W| entry of its group row, select indices inside their
+    groups, and decoding reproduces the conflict-pruned matrix exactly.
+    Raises :class:`~arrange.errors.VerificationError` naming the first fault.
+    """
+    W = np.asarray(W)
+    R, N = W.shape
+    if packed.shape != (R, N):
+        raise VerificationError(f"packed shape {packed.shape} != matrix shape {(R, N)}")
+    if np.any(packed.table >= N):
+        raise VerificationError("group table names a column outside the matrix")
+    labels = _labels_from_table(packed.table, N)
+    problem = CombineProblem.from_weights(W, alpha=packed.alpha, gamma=gamma)
+    try:
+        pruned = check_labels(problem, labels)
+    except InvalidSolution as exc:
+        raise VerificationError(str(exc)) from None
+    expected = np.where(pruned, 0, W)
+    # Kept entry is the max-|W| member of its cell (so conflicts prune the smallest).
+    mag = np.abs(W)
+    sizes = (packed.table >= 0).sum(axis=1)
+    for g0, g1 in group_chunks(R, packed.num_groups, packed.alpha):
+        largest = member_magnitudes(mag, packed.table[g0:g1]).max(axis=2)
+        short = np.abs(packed.values[:, g0:g1]) < largest
+        if short.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(short)[0][1])}: a cell does not keep its largest weight")
+        select = packed.select[:, g0:g1]
+        outside = (select < 0) | (select >= sizes[None, g0:g1])
+        if outside.any():
+            raise VerificationError(f"group {g0 + int(np.argwhere(outside)[0][1])}: select index outside the group")
+    try:
+        decoded = decode(packed)
+    except ValueError as exc:
+        raise VerificationError(str(exc)) from None
+    if not np.array_equal(decoded, expected):
+        bad = np.argwhere(decoded != expected)[0]
+        raise VerificationError(f"decode differs from the pruned matrix at row {bad[0]}, column {bad[1]}")
+    return expected
+
+
+def mask(packed: ColumnCombined) -> np.ndarray:
+    """Bool R x N: the weights the packing keeps (nonzero), what fine-tuning holds the rest around."""
+    return decode(packed) != 0
+
+
+def reencode(packed: ColumnCombined, W) -> ColumnCombined:
+    """W (fine-tuned weights, any shape of R * N entries) packed in the same groups."""
+    groups = [row[row >= 0] for row in packed.table]
+    return encode_groups(np.asarray(W).reshape(packed.shape), groups, packed.alpha)
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    """Magnitude-prune the layer to the setting's sparsity, then P1 at its alpha and gamma."""
+    W = magnitude_prune(layer.matrix, setting["sparsity"])
+    result = solve_combine(W, setting["alpha"], setting["gamma"], solver, time_limit, seed, name=layer.name)
+    return from_solution(W, result), (result.num_groups, result.lower_bound)
+
+
+def _on_array(packed: ColumnCombined, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    spec = hwmodel.column_combined_layer(M, *layer.shape2d, packed.num_groups, packed.alpha,
+                                         nnz=int(np.count_nonzero(packed.values)))
+    return on_array(spec, rows, cols, dataflow)
+
+
+#: column combining in a model: prune, P1 on every layer, G combined columns of fan-in alpha on the array
+ADAPTER = FormatAdapter(
+    name="column_combine", project=_project, decode=decode, bits=bits, hardware=_on_array,
+    settings=tuple({"sparsity": s, "alpha": 8, "gamma": g}
+                   for s, g in ((0.8, 0.25), (0.7, 0.25), (0.6, 0.25), (0.5, 0.25), (0.7, 0.1), (0.6, 0.1))),
+    solver="tabu", mask=mask, reencode=reencode, gap=gap_over_lower_bound, gap_kind="groups over P1 lower bound")

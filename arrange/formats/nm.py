@@ -5,7 +5,8 @@ and reordered by a permutation found for P2 with k = m (:func:`arrange.permute`)
 every run of m consecutive permuted columns is a group, and in each (row,
 group) cell the n largest |W| are kept (ties: the earlier position).  Stored:
 - ``values`` (R, G * n): the kept weights, group by group, ascending position;
-- ``indices`` (R, G * n): position of each inside its group, ceil(log2 m) bits;
+- ``indices`` (R, G * n): position of each inside its group, ceil(log2 m) bits
+  (held in the smallest integer dtype that reaches m - 1);
 - ``order`` (N_pad,): permuted position -> original column (>= N: padding), or
   None when unpermuted; ceil(log2 N_pad) bits per entry if stored.
 
@@ -14,6 +15,10 @@ producer of this layer's inputs gets its outputs (rows, bias) permuted the same
 way (:func:`permute_producer`) and this layer runs its columns in permuted order
 (:func:`decode_permuted`), so the two-layer function is unchanged.
 
+Every encoding is checked by :func:`verify` (indices inside their groups and
+increasing, each cell's n largest kept, decode equal to the kept matrix) before
+it is returned.
+
 Reference: J. Pool, C. Yu, "Channel Permutations for N:M Sparsity", NeurIPS
 2021 (NVIDIA Apex ASP, apex/contrib/sparsity); A. Mishra et al., "Accelerating
 Sparse Deep Neural Networks", arXiv:2104.08378 (2:4 on the A100).
@@ -21,18 +26,23 @@ Sparse Deep Neural Networks", arXiv:2104.08378 (2:4 on the A100).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwmodel.packed import index_bits_for
+from hwmodel.sparse_core import sparse_core_layer
 from solvers import efficacy
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, VerificationError, is_int
+from ..solve import pad_columns
+from ..solve import permute as solve_p2
+from .base import FormatAdapter, check_weights, gap_under_upper_bound, index_dtype, on_array
 
 __all__ = [
-    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at",
-    "permute_producer", "permute_consumer", "expand_channel_order", "channel_order",
+    "NMPacked", "encode", "encode_order", "decode", "decode_permuted", "bits", "mask", "values_at", "verify",
+    "reencode", "folds", "permute_producer", "permute_consumer", "expand_channel_order", "channel_order", "ADAPTER",
 ]
 
 
@@ -41,7 +51,7 @@ class NMPacked:
     """A packed layer; ``decode`` rebuilds the dense matrix (original column order)."""
 
     values: np.ndarray      # (R, G * n)
-    indices: np.ndarray     # (R, G * n) int8 position within the group, 0..m-1
+    indices: np.ndarray     # (R, G * n) position within the group, 0..m-1 (index_dtype(m))
     n: int
     m: int
     shape: tuple            # (R, N) before padding
@@ -65,7 +75,7 @@ class NMPacked:
 
 def _check_nm(n, m) -> tuple[int, int]:
     for name, v in (("n", n), ("m", m)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if not is_int(v):
             raise ArrangeError(f"nm: {name} must be an integer, got {v!r}")
     if m < 2 or not 1 <= n < m:
         raise ArrangeError(f"nm: expected 1 <= n < m and m >= 2, got n={n}, m={m}")
@@ -75,11 +85,7 @@ def _check_nm(n, m) -> tuple[int, int]:
 def encode_order(W, n: int, m: int, order=None) -> NMPacked:
     """Keep the top n of every m consecutive columns of W[:, order] (order None = identity)."""
     n, m = _check_nm(n, m)
-    W = np.asarray(W)
-    if W.ndim != 2 or 0 in W.shape:
-        raise ArrangeError(f"nm: expected a non-empty 2-D matrix, got shape {W.shape}")
-    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
-
+    W = check_weights(W, 2, "nm")
     padded, extra = pad_columns(W, m)
     R, Np = padded.shape
     perm = np.arange(Np) if order is None else np.asarray(order, dtype=np.int64)
@@ -89,8 +95,10 @@ def encode_order(W, n: int, m: int, order=None) -> NMPacked:
     # Stable sort: among equal magnitudes the earlier position is kept.
     top = np.sort(np.argsort(-np.abs(cells), axis=2, kind="stable")[:, :, :n], axis=2)
     values = np.take_along_axis(cells, top, axis=2).reshape(R, -1)
-    return NMPacked(values, top.reshape(R, -1).astype(np.int8), n, m, W.shape,
-                    None if order is None else perm, extra)
+    packed = NMPacked(values, top.reshape(R, -1).astype(index_dtype(m)), n, m, W.shape,
+                      None if order is None else perm, extra)
+    verify(W, packed)
+    return packed
 
 
 def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
@@ -101,8 +109,6 @@ def encode(W, n: int = 2, m: int = 4, permute: bool = True, solver="auto",
     :class:`NMPacked` with the P2 ``kept``, ``identity_kept``, ``upper_bound`` and
     ``efficacy``.  Raises ArrangeError on bad n, m or matrix (one line).
     """
-    from ..pack import permute as solve_p2  # at call time: arrange.pack imports the formats package
-
     n, m = _check_nm(n, m)
     result = solve_p2(W, k=m, n=n, solver=solver if permute else "identity",
                       time_limit=time_limit, seed=seed)
@@ -125,8 +131,6 @@ def values_at(packed: NMPacked, W) -> np.ndarray:
     Re-encodes weights changed on the same mask (e.g. after fine-tuning); slots
     on padding columns read zero.
     """
-    from ..pack import pad_columns  # at call time: arrange.pack imports the formats package
-
     padded, _ = pad_columns(np.asarray(W).reshape(packed.shape), packed.m)
     order = np.arange(padded.shape[1]) if packed.order is None else packed.order
     return np.take_along_axis(padded[:, order], _positions(packed), axis=1)
@@ -161,6 +165,48 @@ def mask(packed: NMPacked) -> np.ndarray:
     permuted = np.zeros((R, packed.num_groups * packed.m), dtype=bool)
     np.put_along_axis(permuted, _positions(packed), True, axis=1)
     return _unpermute(packed, permuted)
+
+
+def verify(W, packed: NMPacked) -> None:
+    """Check ``packed`` against W; raise :class:`~arrange.errors.VerificationError` on any fault.
+
+    Works on the (row, group, position) cells directly, not through the
+    position arithmetic :func:`decode` uses, so a wrapped or shifted index
+    cannot pass: every index lies in 0..m-1 and increases within its cell,
+    the stored values are W's at those positions and are its n largest
+    magnitudes there, and decode returns exactly those entries.
+    """
+    W = np.asarray(W)
+    R, N = packed.shape
+    n, m, G = packed.n, packed.m, packed.num_groups
+    Np = G * m
+    if W.shape != (R, N) or Np != N + packed.padded or packed.indices.shape != (R, G * n):
+        raise VerificationError(f"nm: packed {R}x{N} ({G} groups of {m}, {packed.padded} padding) "
+                                f"does not fit a {W.shape[0]}x{W.shape[1]} matrix")
+    idx = packed.indices.astype(np.int64).reshape(R, G, n)
+    if idx.min(initial=0) < 0 or idx.max(initial=0) >= m:
+        raise VerificationError(f"nm: a position index lies outside 0..{m - 1}")
+    if np.any(np.diff(idx, axis=2) <= 0):
+        raise VerificationError("nm: positions within a group are not strictly increasing")
+    perm = np.arange(Np) if packed.order is None else np.asarray(packed.order)
+    if not np.array_equal(np.sort(perm), np.arange(Np)):
+        raise VerificationError(f"nm: order is not a permutation of 0..{Np - 1}")
+    padded = np.zeros((R, Np), dtype=W.dtype)
+    padded[:, :N] = W
+    cells = padded[:, perm].reshape(R, G, m)
+    kept = np.take_along_axis(cells, idx, axis=2)
+    if not np.array_equal(kept.reshape(R, -1), packed.values):
+        raise VerificationError("nm: stored values are not the matrix entries at their positions")
+    dropped = np.abs(cells).astype(np.float64)
+    np.put_along_axis(dropped, idx, -1.0, axis=2)
+    if np.any(np.abs(kept).min(axis=2) < dropped.max(axis=2)):
+        raise VerificationError(f"nm: a group does not keep its {n} largest magnitudes")
+    expected_cells = np.zeros_like(cells)
+    np.put_along_axis(expected_cells, idx, kept, axis=2)
+    expected = np.empty_like(padded)
+    expected[:, perm] = expected_cells.reshape(R, Np)
+    if not np.array_equal(decode(packed), expected[:, :N]):
+        raise VerificationError("nm: decode differs from the kept entries")
 
 
 def bits(packed: NMPacked, value_bits: int = 8, store_order: bool = True) -> dict:
@@ -217,7 +263,7 @@ def expand_channel_order(order, positions: int) -> np.ndarray:
     the producer's outputs by ``order`` (:func:`permute_producer`) matches the
     consumer's columns in the returned order (:func:`permute_consumer`).
     """
-    if isinstance(positions, bool) or not isinstance(positions, (int, np.integer)) or positions < 1:
+    if not is_int(positions) or positions < 1:
         raise ArrangeError(f"nm: positions per channel must be an integer >= 1, got {positions!r}")
     order = np.asarray(order, dtype=np.int64)
     order = _channel_order(order, order.size)
@@ -233,3 +279,56 @@ def channel_order(order, positions: int) -> np.ndarray | None:
     if not np.array_equal(np.sort(channels), np.arange(channels.size)):
         return None
     return channels if np.array_equal(expand_channel_order(channels, positions), order) else None
+
+
+def reencode(packed: NMPacked, W) -> NMPacked:
+    """Weights changed on the same mask (fine-tuned) in the same order and positions."""
+    return dataclasses.replace(packed, values=values_at(packed, W).astype(packed.values.dtype))
+
+
+def _producer(layers, i: int):
+    """(producer's total output channels, its groups) of layer i, or None for the first module."""
+    base = layers[i].base_name
+    before = [l for l in layers[:i] if l.base_name != base]
+    if not before:
+        return None
+    prev = before[-1].base_name
+    group = [l for l in layers if l.base_name == prev]
+    return sum(l.weight.shape[0] for l in group), group[0].groups
+
+
+def folds(layers, i: int, packed: NMPacked) -> bool:
+    """True when layer i's column order folds into its producer (no stored permutation).
+
+    It folds when the layer is ungrouped and unpadded, the module before it in
+    ``layers`` (network order) is a single-group producer, and the order is a
+    channel order of that producer expanded over its positions (:func:`channel_order`).
+    """
+    if packed.order is None or packed.padded or layers[i].groups > 1:
+        return packed.order is None
+    producer = _producer(layers, i)
+    if producer is None or producer[1] > 1 or packed.shape[1] % producer[0]:
+        return False
+    return channel_order(packed.order, packed.shape[1] // producer[0]) is not None
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    packed = encode(layer.matrix, setting["n"], setting["m"], solver=solver, time_limit=time_limit, seed=seed)
+    return packed, (packed.kept, packed.upper_bound)
+
+
+def _storage(packed: NMPacked, layers, i: int, value_bits: int) -> dict:
+    return bits(packed, value_bits, store_order=not folds(layers, i, packed))
+
+
+def _on_sparse_core(packed: NMPacked, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    spec = sparse_core_layer(M, *layer.shape2d, packed.n, packed.m, nnz=int(np.count_nonzero(packed.values)))
+    return on_array(spec, rows, cols, dataflow, "sparse core")
+
+
+#: N:M in a model: P2 with k = m on every layer, the sparse core (K' = n ceil(K/m)), masked fine-tuning
+ADAPTER = FormatAdapter(
+    name="nm", project=_project, decode=decode, bits=bits, hardware=_on_sparse_core,
+    settings=({"n": 1, "m": 8}, {"n": 1, "m": 4}, {"n": 2, "m": 8}, {"n": 2, "m": 4}), solver="apex-swap",
+    mask=mask, reencode=reencode, storage=_storage, gap=gap_under_upper_bound,
+    gap_kind="kept magnitude under rows bound")

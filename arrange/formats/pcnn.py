@@ -23,18 +23,22 @@ doi:10.1109/DAC18072.2020.9218498.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwmodel.kernel_patterns import simulate_pcnn
+from hwmodel.packed import index_bits_for
 from solvers import knapsack
 from solvers.patterns import select_patterns
 from solvers.problem import Options, ProblemError
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
+from .base import FormatAdapter, Hardware, check_weights, gap_under_upper_bound
 
-__all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "choose_n", "simulate"]
+__all__ = ["PCNNPacked", "ENERGIES", "kernel_energy", "encode", "decode", "bits", "mask", "reencode", "choose_n",
+           "simulate", "ADAPTER"]
 
 ENERGIES = {"square": np.square, "abs": np.abs}
 
@@ -60,13 +64,7 @@ class PCNNPacked:
 
 
 def _check_weights(W) -> np.ndarray:
-    W = np.asarray(W)
-    if W.ndim != 4:
-        raise ArrangeError(f"PCNN expects conv weights (O, I, kh, kw), got {W.ndim}-D shape {W.shape}")
-    if W.size == 0:
-        raise ArrangeError(f"PCNN got empty weights of shape {W.shape}")
-    if not np.issubdtype(W.dtype, np.floating) and not np.issubdtype(W.dtype, np.integer):
-        raise ArrangeError(f"PCNN expects real numeric weights, got dtype {W.dtype}")
+    W = check_weights(W, 4, "PCNN")
     kh, kw = W.shape[2:]
     if kh * kw == 1:
         raise ArrangeError(f"PCNN needs kernels larger than 1x1, got {kh}x{kw}")
@@ -74,9 +72,9 @@ def _check_weights(W) -> np.ndarray:
 
 
 def _check_params(n, K, k2: int) -> tuple[int, int]:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= k2:
+    if not is_int(n) or not 1 <= n <= k2:
         raise ArrangeError(f"PCNN n must be an integer in 1..{k2} (kh*kw), got {n!r}")
-    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+    if not is_int(K) or K < 1:
         raise ArrangeError(f"PCNN K must be an integer >= 1, got {K!r}")
     return int(n), int(K)
 
@@ -132,12 +130,16 @@ def encode(W, n: int, K: int, solver="greedy", energy: str = "square", candidate
     result = _select(kernel_energy(W, energy), n, K, solver, candidates, time_limit, seed)
     table = result.patterns
     ids = result.assignment.reshape(O, I)
-    # Each pattern row has exactly n positions, so the selected flat entries reshape to (O, I, n).
-    positions = np.nonzero(table)[1].reshape(table.shape[0], n)[ids]
-    values = np.take_along_axis(W.reshape(O, I, kh * kw), positions, axis=2)
+    values = np.take_along_axis(W.reshape(O, I, kh * kw), _positions(table, n, ids), axis=2)
     stats = {"solver": result.solver, "value": result.value, "bound": result.bound,
              "status": result.status, "gap": result.gap, "seconds": result.seconds}
     return PCNNPacked(values, ids, table, (O, I, kh, kw), K, stats)
+
+
+def _positions(table: np.ndarray, n: int, ids: np.ndarray) -> np.ndarray:
+    """(O, I, n) kept positions of every kernel: its pattern's n positions, in increasing order."""
+    # Each pattern row has exactly n positions, so the selected flat entries reshape to (K', n).
+    return np.nonzero(np.asarray(table, dtype=bool))[1].reshape(table.shape[0], n)[ids]
 
 
 def decode(packed: PCNNPacked) -> np.ndarray:
@@ -146,9 +148,8 @@ def decode(packed: PCNNPacked) -> np.ndarray:
     table = np.asarray(packed.table, dtype=bool)
     if np.any(table.sum(axis=1) != packed.n):
         raise ArrangeError(f"PCNN pattern table rows must each hold n={packed.n} positions")
-    positions = np.nonzero(table)[1].reshape(table.shape[0], packed.n)[packed.ids]
     dense = np.zeros((O, I, kh * kw), dtype=packed.values.dtype)
-    np.put_along_axis(dense, positions, packed.values, axis=2)
+    np.put_along_axis(dense, _positions(table, packed.n, packed.ids), packed.values, axis=2)
     return dense.reshape(O, I, kh, kw)
 
 
@@ -156,7 +157,7 @@ def bits(packed: PCNNPacked, value_bits: int = 8) -> dict:
     """Storage: kept values, and the SPM index (a pattern id per kernel plus the pattern table)."""
     O, I, kh, kw = packed.shape
     kernels = O * I
-    id_bits = math.ceil(math.log2(packed.num_patterns)) if packed.num_patterns > 1 else 0
+    id_bits = index_bits_for(packed.num_patterns)
     table_bits = packed.num_patterns * kh * kw
     return {
         "values": kernels * packed.n * value_bits,
@@ -169,8 +170,6 @@ def bits(packed: PCNNPacked, value_bits: int = 8) -> dict:
 
 def simulate(packed: PCNNPacked, out_pixels: int, rows: int = 32, cols: int = 32, dataflow: str = "ws"):
     """The layer on the systolic array against its dense form (:func:`hwmodel.kernel_patterns.simulate_pcnn`)."""
-    from hwmodel.kernel_patterns import simulate_pcnn
-
     O, I, kh, kw = packed.shape
     return simulate_pcnn(out_pixels, O, I, kh * kw, packed.n, packed.num_patterns, rows, cols, dataflow)
 
@@ -183,7 +182,7 @@ def choose_n(layers, budget: int, K: int, choices=None, solver="greedy", energy:
     1..kh*kw per layer).  The value of (layer, n) is the kept energy of that layer's
     K patterns found by ``solver``, so the choice of n is exact given those values.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    if not is_int(budget) or budget < 0:
         raise ArrangeError(f"PCNN budget must be an integer >= 0 kept weights, got {budget!r}")
     costs, values, options = [], [], []
     for W in layers:
@@ -202,3 +201,38 @@ def choose_n(layers, budget: int, K: int, choices=None, solver="greedy", energy:
     except ProblemError as err:
         raise ArrangeError(f"PCNN choose_n: {err}") from None
     return [ns[i] for ns, i in zip(options, picked.choice)]
+
+
+def mask(packed: PCNNPacked) -> np.ndarray:
+    """Bool (O, I, kh, kw): each kernel's pattern, what fine-tuning holds fixed."""
+    return np.asarray(packed.table, dtype=bool)[packed.ids].reshape(packed.shape)
+
+
+def reencode(packed: PCNNPacked, W) -> PCNNPacked:
+    """W (fine-tuned weights, any shape of O * I * kh * kw entries) in the same patterns."""
+    O, I, kh, kw = packed.shape
+    values = np.take_along_axis(np.asarray(W).reshape(O, I, kh * kw),
+                                _positions(packed.table, packed.n, packed.ids), axis=2)
+    return dataclasses.replace(packed, values=values)
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    packed = encode(layer.matrix.reshape(layer.weight.shape), setting["n"], setting["K"], solver=solver,
+                    time_limit=time_limit, seed=seed)
+    return packed, (packed.stats["value"], packed.stats["bound"])
+
+
+def _on_array(packed: PCNNPacked, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    c = simulate(packed, M, rows, cols, dataflow)
+    return Hardware(c.dense.cost, c.packed.cost, "array")
+
+
+def _is_conv_kxk(layer) -> bool:
+    return layer.kind == "conv" and layer.weight.shape[2] * layer.weight.shape[3] > 1
+
+
+#: PCNN in a model: convs with kernels larger than 1x1, the fixed-ratio (kh*kw, n) layout with pattern ids
+ADAPTER = FormatAdapter(
+    name="pcnn", project=_project, decode=decode, bits=bits, hardware=_on_array,
+    settings=tuple({"n": n, "K": 8} for n in (2, 3, 4, 5, 6)), solver="cpsat", applies=_is_conv_kxk,
+    mask=mask, reencode=reencode, gap=gap_under_upper_bound, gap_kind="kept energy under CP-SAT bound")

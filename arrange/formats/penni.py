@@ -30,16 +30,21 @@ Efficient CNN Inference", ICML 2020, arXiv:2005.07133.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
+import hwmodel
+from hwmodel.kernel_patterns import simulate_penni
 from solvers import sparse_coding as sc
 from solvers.problem import ProblemError
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
+from .base import FormatAdapter, Hardware, check_weights
 
-__all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs", "simulate", "penni_torch_modules"]
+__all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs", "simulate", "penni_torch_modules", "finetune",
+           "ADAPTER"]
 
 
 @dataclass(eq=False)
@@ -80,19 +85,15 @@ def _budget(budget, density, kernels: int, d: int) -> int:
         return int(np.floor(density * kernels * d + 1e-9))
     if budget is None:
         return kernels * d
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+    if not is_int(budget) or budget < 0:
         raise ArrangeError(f"PENNI budget must be an integer >= 0 nonzero coefficients, got {budget!r}")
     return int(budget)
 
 
 def _check(W, d) -> np.ndarray:
-    W = np.asarray(W)
-    if W.ndim != 4 or W.size == 0:
-        raise ArrangeError(f"PENNI expects non-empty conv weights (O, I, kh, kw), got shape {W.shape}")
-    if not np.issubdtype(W.dtype, np.floating) and not np.issubdtype(W.dtype, np.integer):
-        raise ArrangeError(f"PENNI expects real numeric weights, got dtype {W.dtype}")
+    W = check_weights(W, 4, "PENNI")
     k2 = W.shape[2] * W.shape[3]
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= k2:
+    if not is_int(d) or not 1 <= d <= k2:
         raise ArrangeError(f"PENNI d must be an integer in 1..{k2} (kh*kw), got {d!r}")
     return W
 
@@ -198,8 +199,6 @@ def bits(packed: PENNIPacked, value_bits: int = 8) -> dict:
 
 def simulate(packed: PENNIPacked, out_pixels: int, rows: int = 32, cols: int = 32, dataflow: str = "ws"):
     """Basis and combination GEMMs against the dense conv (:func:`hwmodel.kernel_patterns.simulate_penni`)."""
-    from hwmodel.kernel_patterns import simulate_penni
-
     O, I, kh, kw = packed.shape
     pairs = max(int(np.count_nonzero(packed.mask.any(axis=0))), 1)
     return simulate_penni(out_pixels, O, I, kh * kw, max(packed.out_channels.size, 1),
@@ -230,3 +229,66 @@ def penni_torch_modules(packed: PENNIPacked, stride=1, padding=0, bias=None):
         if bias is not None:
             combine.bias.copy_(torch.as_tensor(np.asarray(bias, dtype=np.float64)))
     return nn.Sequential(basis, combine).double()
+
+
+def finetune(packed: dict, layers, state: dict, masks: dict, hooks, seed: int):
+    """Train basis and coefficients (support and kept channels fixed) with the rest of the network.
+
+    PENNI's structure is no mask: each covered module's weight becomes the
+    product of its groups' basis and coefficients
+    (:class:`arrange.torch_layers.SharedKernels`, a torch parametrization) in
+    the module ``hooks.module(state)`` builds, ``hooks.train(module, masks,
+    seed)`` trains it (the other layers under ``masks``), and the trained
+    basis and coefficients come back as packed layers.  Returns (state,
+    packed by layer name).
+    """
+    if hooks.module is None or hooks.train is None:
+        raise ArrangeError("PENNI fine-tuning trains basis and coefficients inside a torch module; "
+                           "the hooks need module and train")
+    from torch.nn.utils import parametrize
+
+    from ..torch_layers import SharedKernels
+
+    model = hooks.module(state)
+    modules = {}
+    for layer in layers:
+        if layer.name in packed:
+            modules.setdefault(layer.base_name, []).append(layer.name)
+    for base, names in modules.items():
+        parametrize.register_parametrization(model.get_submodule(base), "weight",
+                                             SharedKernels([packed[n] for n in names]))
+    hooks.train(model, {k: m for k, m in masks.items() if k not in modules}, seed)
+    trained = {}
+    for base, names in modules.items():
+        kernels = model.get_submodule(base).parametrizations.weight[0]
+        for n, B, C in zip(names, kernels.basis, kernels.coef):
+            p = packed[n]
+            coef = C.detach().double().numpy()[np.ix_(p.out_channels, p.in_channels)]
+            trained[n] = dataclasses.replace(p, basis=B.detach().double().numpy().reshape(p.basis.shape),
+                                             coefficients=np.where(p.mask, coef, 0.0))
+        parametrize.remove_parametrizations(model.get_submodule(base), "weight", leave_parametrized=True)
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}, trained
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    return encode(layer.matrix.reshape(layer.weight.shape), setting["d"], density=setting["density"]), None
+
+
+def _on_array(packed: PENNIPacked, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    c = simulate(packed, M, rows, cols, dataflow)
+    return Hardware(c.dense.cost, c.basis.cost + c.combine.cost, "array (2 GEMMs)")
+
+
+def _is_conv(layer) -> bool:
+    return layer.kind == "conv"
+
+
+def _stored(packed: PENNIPacked) -> int:
+    return params(packed)["total"]
+
+
+#: PENNI in a model: convs, basis and combination GEMMs on the array, basis and coefficients fine-tuned
+ADAPTER = FormatAdapter(
+    name="penni", project=_project, decode=decode, bits=bits, hardware=_on_array,
+    settings=tuple({"d": d, "density": f} for d, f in ((2, 0.5), (3, 0.5), (4, 0.5), (4, 1.0), (5, 1.0), (6, 1.0))),
+    applies=_is_conv, finetune=finetune, slots=_stored)

@@ -20,17 +20,22 @@ MICRO 2018, doi:10.1109/MICRO.2018.00024.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+import hwmodel
+from hwmodel.energy import energy_table
 from hwmodel.packed import index_bits_for
 from solvers import Options, ProblemError
 from solvers import permdiag as _permdiag
 
-from ..errors import ArrangeError
+from ..errors import ArrangeError, is_int
+from .base import VALUE_BITS, FormatAdapter, Hardware, check_weights, gap_under_upper_bound
 
-__all__ = ["PermDiag", "encode", "encode_with", "decode", "bits", "mask", "positions", "pad"]
+__all__ = ["PermDiag", "encode", "encode_with", "decode", "bits", "mask", "positions", "pad", "reencode",
+           "on_fc_engine", "ADAPTER"]
 
 
 @dataclass(eq=False)
@@ -62,16 +67,14 @@ class PermDiag:
 
 
 def _check_p(p) -> int:
-    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+    if not is_int(p) or p < 1:
         raise ArrangeError(f"permdnn: block size p must be an integer >= 1, got {p!r}")
     return int(p)
 
 
 def pad(W, p: int) -> tuple[np.ndarray, tuple, str]:
     """W padded with zero rows and columns to multiples of p, the amounts, and a message."""
-    W = np.asarray(W)
-    if W.ndim != 2 or 0 in W.shape:
-        raise ArrangeError(f"permdnn: expected a non-empty 2-D matrix, got shape {W.shape}")
+    W = check_weights(W, 2, "permdnn")
     R, N = W.shape
     extra = ((-R) % p, (-N) % p)
     if extra == (0, 0):
@@ -181,3 +184,56 @@ def bits(packed: PermDiag, value_bits: int = 8) -> dict:
         "permutation": perm_bits,
         "dense": R * N * value_bits,
     }
+
+
+def reencode(packed: PermDiag, W) -> PermDiag:
+    """W (fine-tuned weights, any shape of R * N entries) in the same shifts and orders."""
+    padded, _, _ = pad(np.asarray(W).reshape(packed.shape), packed.p)
+    fresh = encode_with(padded, packed.p, packed.shifts, packed.row_order, packed.col_order)
+    return dataclasses.replace(packed, values=fresh.values)
+
+
+def _fc_dram_pj(weight_bits: int, R: int, N: int) -> float:
+    """DRAM energy as the array model charges it: stored weights, inputs and outputs once."""
+    return (weight_bits + (R + N) * VALUE_BITS) / 64 * energy_table()["dram_access_64b"]
+
+
+def _fc_cost(weights: np.ndarray, n_pe: int, weight_bits: int) -> hwmodel.Cost:
+    result = hwmodel.simulate_fc(weights, n_pe=n_pe)
+    R, N = weights.shape
+    energy = sum(hwmodel.fc_energy(result, index_bits=0).values()) + _fc_dram_pj(weight_bits, R, N)
+    return hwmodel.Cost(result.cycles, energy, result.macs)
+
+
+def on_fc_engine(packed: PermDiag, n_pe: int, stored_bits: int) -> Hardware:
+    """The FC engine with ``n_pe`` PEs on one all-nonzero input vector, dense vs packed.
+
+    Cycles, MACs and energy (MACs, SRAM, plus DRAM as the array model charges
+    it: stored weights with their index, inputs and outputs once); no
+    zero-input skipping is credited.
+    """
+    R, N = packed.shape
+    dense = _fc_cost(np.ones((R, N), dtype=bool), n_pe, R * N * VALUE_BITS)
+    return Hardware(dense, _fc_cost(mask(packed), n_pe, stored_bits), "FC engine")
+
+
+def _project(layer, setting: dict, solver, time_limit: float, seed: int):
+    packed = encode(layer.matrix, setting["p"], solver=solver, time_limit=time_limit, seed=seed)
+    padded, _, _ = pad(layer.matrix, setting["p"])
+    bound = _permdiag.upper_bound(_permdiag.PermDiagProblem.from_weights(padded, setting["p"]))
+    return packed, (packed.kept_energy, bound)
+
+
+def _hardware(packed: PermDiag, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
+    return on_fc_engine(packed, cols, stored_bits)
+
+
+def _is_linear(layer) -> bool:
+    return layer.kind == "linear"
+
+
+#: PermDNN in a model: linear layers only (an FC format), on the FC engine with as many PEs as array columns
+ADAPTER = FormatAdapter(
+    name="permdnn", project=_project, decode=decode, bits=bits, hardware=_hardware,
+    settings=({"p": 16}, {"p": 8}, {"p": 4}, {"p": 2}), solver="auto", applies=_is_linear, mask=mask,
+    reencode=reencode, gap=gap_under_upper_bound, gap_kind="kept energy under row/col bound")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .digits import (ARCH, DIGITS_GROUPS, DIGITS_TEST_ACCURACY, DIGITS_WEIGHTS, digits_data, digits_forward,
-                     digits_state, evaluate_digits, load_digits_layers)
+                     digits_pixels, digits_state, evaluate_digits, load_digits_layers)
 
 __all__ = ["ARCH", "DIGITS_GROUPS", "DIGITS_TEST_ACCURACY", "DIGITS_WEIGHTS", "digits_data", "digits_forward",
-           "digits_state", "evaluate_digits", "load_digits_layers"]
+           "digits_pixels", "digits_state", "evaluate_digits", "load_digits_layers"]

@@ -9,8 +9,8 @@ trains it. Convolutions run as the matrix view of DESIGN.md section 2 (im2col
 with column index (i * kh + y) * kw + x times ``weight.reshape(O, -1)``), so an
 arranged matrix evaluates exactly as the engine sees it. The weights ship as
 ``arrange/data/digits_cnn.npz`` with state-dict keys, written by
-``python -m arrange.models.train_digits``. The data split is a fixed numpy
-permutation (PCG64, seed 0) of ``sklearn.datasets.load_digits``.
+``benchmarks/models/train_digits.py`` in the source repository. The data split
+is a fixed numpy permutation (PCG64, seed 0) of ``sklearn.datasets.load_digits``.
 
 Reference: UCI Optical Recognition of Handwritten Digits (Alpaydin, Kaynak 1998),
 as bundled by scikit-learn, https://scikit-learn.org/stable/datasets/toy_dataset.html
@@ -26,9 +26,10 @@ import numpy as np
 
 from ..errors import ArrangeError
 from ..io import Model, as_arrays, load_model, to_state_dict
+from ..layer import group_name
 
 __all__ = ["ARCH", "DIGITS_GROUPS", "DIGITS_TEST_ACCURACY", "DIGITS_WEIGHTS", "digits_data", "digits_forward",
-           "digits_state", "evaluate_digits", "load_digits_layers"]
+           "digits_pixels", "digits_state", "evaluate_digits", "load_digits_layers"]
 
 #: (name, kind, in features/channels, out, groups, 2x2 max-pool after); 3x3 convs with padding 1,
 #: ReLU after every layer but the last, flatten (C, H, W order) before the first linear layer
@@ -42,7 +43,7 @@ ARCH = (
 KERNEL = 3
 DIGITS_GROUPS = {name: g for name, _, _, _, g, _ in ARCH if g > 1}
 DIGITS_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "digits_cnn.npz"
-#: test-split accuracy of the shipped weights, as printed by ``python -m arrange.models.train_digits``
+#: test-split accuracy of the shipped weights, as printed by ``benchmarks/models/train_digits.py``
 DIGITS_TEST_ACCURACY = 354 / 359  # 0.9861: 354 of the 359 test images
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -74,7 +75,7 @@ def digits_state() -> dict[str, np.ndarray]:
     """The shipped weights and biases, name -> float32 array (state-dict keys)."""
     if not DIGITS_WEIGHTS.is_file():
         raise ArrangeError(f"shipped digits weights missing: {DIGITS_WEIGHTS}; "
-                           f"run python -m arrange.models.train_digits")
+                           f"rebuild them with benchmarks/models/train_digits.py in the source repository")
     with np.load(DIGITS_WEIGHTS, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -82,6 +83,18 @@ def digits_state() -> dict[str, np.ndarray]:
 def load_digits_layers(masks: Mapping | None = None) -> Model:
     """The shipped CNN's conv and linear layers (``conv2`` as two groups); no torch needed."""
     return load_model(DIGITS_WEIGHTS, masks=masks, groups=DIGITS_GROUPS)
+
+
+def digits_pixels() -> dict[str, int]:
+    """Output pixels M of each layer (one image: 8x8 input, same-padded convs, 2x2 pools), by layer name."""
+    side, out = 8, {}
+    for name, kind, _, _, groups, pool in ARCH:
+        m = side * side if kind == "conv" else 1
+        for g in range(groups):
+            out[group_name(name, g, groups)] = m
+        if pool:
+            side //= 2
+    return out
 
 
 def _conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray, groups: int) -> np.ndarray:

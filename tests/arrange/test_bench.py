@@ -3,8 +3,6 @@
 import csv
 import math
 import time
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,17 +11,6 @@ import solvers
 from arrange import bench
 from arrange.errors import ArrangeError
 from solvers import Outcome
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_generator():
-    path = REPO / "benchmarks" / "solvers" / "make_instances.py"
-    spec = importlib.util.spec_from_file_location("make_instances", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def one_per_column(problem, options):
     """Fake P1 solver: every nonempty column alone in its group."""
@@ -78,9 +65,9 @@ def test_save_load_round_trip(tmp_path):
         assert (inst.name, inst.problem, inst.params) == (f"x{i}", "p1", {"alpha": 2, "gamma": 0.0})
 
 
-def test_generator_is_deterministic():
+def test_generator_is_deterministic(load_benchmark):
     """Two builds of the small suite give identical matrices and metadata."""
-    gen = _load_generator()
+    gen = load_benchmark("solvers/make_instances.py")
     a = gen.build_instances(("small",), digits=False)
     b = gen.build_instances(("small",), digits=False)
     assert len(a) == len(b) > 5
@@ -88,9 +75,9 @@ def test_generator_is_deterministic():
         assert ma == mb and Wa.dtype == Wb.dtype and np.array_equal(Wa, Wb)
 
 
-def test_stored_suite_matches_generator():
+def test_stored_suite_matches_generator(load_benchmark):
     """The committed small and medium files are exactly what the generator makes now."""
-    gen = _load_generator()
+    gen = load_benchmark("solvers/make_instances.py")
     for W, meta in gen.build_instances(("small", "medium"), digits=False):
         inst = bench.load_instance(bench.DEFAULT_SUITE / f"{meta['name']}.npz")
         assert inst.size == bench.size_class(W.shape[1]) == meta["size"]
@@ -202,7 +189,7 @@ def test_overtime_is_flagged(tiny_suite, tmp_path):
                for r in rows)
 
 
-def test_fewer_than_baseline():
+def test_fewer_than_baseline(load_benchmark):
     """The greedy-cc comparison averages per-instance percentages on medium random gamma=0."""
     def row(inst, solver, groups, family="random", gamma=0.0):
         return {"problem": "p1", "size": "medium", "family": family, "gamma": gamma,
@@ -210,7 +197,7 @@ def test_fewer_than_baseline():
     rows = [row("a", "greedy-cc", 100), row("a", "x", 80), row("b", "greedy-cc", 50),
             row("b", "x", 50), row("c", "greedy-cc", 10, family="block"), row("c", "x", 1),
             row("d", "greedy-cc", 10, gamma=0.1), row("d", "x", 1)]
-    assert bench.fewer_than_baseline(rows) == {"greedy-cc": 0.0, "x": 10.0}
+    assert load_benchmark("solvers/run.py").fewer_than_baseline(rows) == {"greedy-cc": 0.0, "x": 10.0}
 
 
 def test_bad_choices_raise(tiny_suite, tmp_path):
@@ -223,6 +210,27 @@ def test_bad_choices_raise(tiny_suite, tmp_path):
         bench.list_instances(tiny_suite, problems=("p3",))
     with pytest.raises(ArrangeError, match="not found"):
         bench.list_instances(tmp_path / "missing")
+
+
+def test_no_default_suite_outside_the_repository(tiny_suite, monkeypatch):
+    """Installed without the repository, no suite is assumed: one line asks for --suite; a given one works."""
+    monkeypatch.setattr(bench, "DEFAULT_SUITE", None)
+    with pytest.raises(ArrangeError, match="pass --suite DIR"):
+        bench.list_instances()
+    assert len(bench.list_instances(tiny_suite, sizes=("small",))) == 3
+
+
+def test_benchmark_script_adds_its_targets(load_benchmark, tiny_suite, tmp_path):
+    """benchmarks/solvers/run.py's summary is the library's plus the greedy-cc column (and Apex when run)."""
+    run = load_benchmark("solvers/run.py")
+    rows = bench.run_solver_bench(tiny_suite, tmp_path / "out", solvers=[one_per_column, identity_order],
+                                  time_limit=0.5, warmup=False, progress=False, summary=run.summary)
+    text = (tmp_path / "out" / "summary.md").read_text()
+    plain = bench.format_summary(rows)
+    assert "fewer groups vs greedy-cc (medium random, gamma=0)" in text
+    assert "fewer groups vs greedy-cc" not in plain and "vs nx-dsatur (small, gamma=0)" in plain
+    assert "The Apex instance" not in text      # the tiny suite has no Apex instance
+    assert run.apex_section([dict(r, family="apex") for r in rows if r["problem"] == "p2"]).count("\n| ") == 2
 
 
 def test_versus_networkx():

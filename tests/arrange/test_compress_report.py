@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from arrange.compress import CompressConfig
-from arrange.compress_report import digits_pixels, format_compress, hardware, write_compress_report
+from arrange.compress_report import format_compress, hardware, write_compress_report
 from arrange.export import load_export, rebuild_torch_model
 from arrange.hooks import digits_hooks
 from arrange.joint import CompressError, Hooks, compress_model
-from arrange.models.digits import digits_data, digits_forward, load_digits_layers
+from arrange.models.digits import digits_data, digits_forward, digits_pixels
 
 torch = pytest.importorskip("torch")
 
@@ -18,18 +18,12 @@ P1 = CompressConfig(sparsity=0.7, subword=4, solver="ffd", alpha=8, gamma=0.1, t
 P2 = CompressConfig(sparsity=0.6, subword=4, problem="p2", k=4, n=2, solver="identity", time_limit=0.3)
 
 
-@pytest.fixture(scope="module")
-def model():
-    """The digits CNN's layers."""
-    return load_digits_layers()
-
-
 @pytest.fixture(scope="module", params=[P1, P2], ids=["p1-subword", "p2-subword-2of4"])
-def written(request, model, tmp_path_factory):
+def written(request, digits_model, tmp_path_factory):
     """A one-epoch compression of the digits CNN and its report folder."""
-    report = compress_model(model.layers, request.param, hooks=digits_hooks(epochs=1))
+    report = compress_model(digits_model.layers, request.param, hooks=digits_hooks(epochs=1))
     out = tmp_path_factory.mktemp("report")
-    paths = write_compress_report(report, str(out), model_layers=model.layers, rows=8, cols=8,
+    paths = write_compress_report(report, str(out), model_layers=digits_model.layers, rows=8, cols=8,
                                   pixels=digits_pixels())
     return report, out, paths
 
@@ -95,25 +89,25 @@ def test_subword_lanes_in_hardware(written):
         assert two["total"][form] == one["total"][form]
 
 
-def test_unknown_pixels_are_named(model):
+def test_unknown_pixels_are_named(digits_model):
     """Layers without a known output size are counted as one pixel, and the report says so."""
-    report = compress_model(model.layers, P1)
+    report = compress_model(digits_model.layers, P1)
     text = format_compress(report, rows=8, cols=8)
     assert "counted as M = 1: conv1, conv2[g0]" in text
 
 
-def test_partial_report_written_after_hook_error(model, tmp_path):
+def test_partial_report_written_after_hook_error(digits_model, tmp_path):
     """When fine-tuning raises, the report of the layers that finished is still written, with the error."""
     def finetune(state, masks, seed):
         raise ValueError("out of data")
 
     hooks = Hooks(evaluate=lambda state: 0.5, base_state={}, finetune=finetune)
     with pytest.raises(CompressError, match="fine-tuning hook failed at sparsity 0.7: ValueError: out of data"):
-        compress_model(model.layers, P1, hooks=hooks)
+        compress_model(digits_model.layers, P1, hooks=hooks)
     try:
-        compress_model(model.layers, P1, hooks=hooks)
+        compress_model(digits_model.layers, P1, hooks=hooks)
     except CompressError as exc:
-        write_compress_report(exc.report, str(tmp_path), model_layers=model.layers)
+        write_compress_report(exc.report, str(tmp_path), model_layers=digits_model.layers)
     d = json.loads((tmp_path / "report.json").read_text())
     assert "out of data" in d["error"] and len(d["layers"]) == 6
     assert "Stopped early" in (tmp_path / "report.md").read_text()

@@ -114,10 +114,10 @@ def test_finetune_holds_masks_and_is_deterministic():
     assert evaluate_digits(runs[0]) > evaluate_digits(pruned)
 
 
-def test_training_is_reproducible():
+def test_training_is_reproducible(load_benchmark):
     """Two short training runs with one seed give identical weights."""
     pytest.importorskip("torch")
-    from arrange.models.train_digits import train_digits
+    train_digits = load_benchmark("models/train_digits.py").train_digits
 
     a, b = train_digits(epochs=1, seed=1), train_digits(epochs=1, seed=1)
     assert sorted(a) == sorted(digits_state())

@@ -11,14 +11,6 @@ from arrange.export import ExportLayer, export_layers, fixed_ratio_packed, hex_l
 from arrange.formats import column_combine
 from arrange.layer import Layer
 from arrange.quant import from_subwords, quantize, to_subwords
-from solvers import Outcome
-
-
-def singletons(problem, options):
-    """Every nonempty column alone (valid for any alpha and gamma)."""
-    labels = np.full(problem.shape[1], -1, dtype=np.int64)
-    labels[problem.nonempty] = np.arange(problem.nonempty.size)
-    return Outcome(labels)
 
 
 def test_hex_lines_twos_complement():
@@ -34,7 +26,7 @@ def _conv_layer(rng):
 
 
 @pytest.mark.parametrize("subword", [None, 4, 2])
-def test_export_roundtrip(tmp_path, subword):
+def test_export_roundtrip(singletons, tmp_path, subword):
     """load_export rebuilds exactly the dequantised weights the packed layers encode."""
     rng = np.random.default_rng(3)
     items, expected = [], {}

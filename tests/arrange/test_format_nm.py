@@ -1,5 +1,7 @@
 """N:M format with channel permutation: round trip, bits, mask, errors, function preservation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,37 @@ def test_bits_by_hand():
     assert b == {"values": 128, "index": 32 + 24, "positions": 32, "permutation": 24, "dense": 256}
     assert nm.bits(packed, store_order=False)["index"] == 32
     assert nm.bits(nm.encode_order(W, 2, 4), value_bits=16)["values"] == 256
+
+
+def test_groups_wider_than_int8_round_trip():
+    """m = 200: positions past 127 decode into their own columns, and cost ceil(log2 200) = 8 bits."""
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((3, 400))
+    W[:, 150:153] *= 100.0                # the kept three of the first group sit past position 127
+    packed = nm.encode_order(W, 3, 200)
+    assert packed.indices.max() >= 150
+    keep = np.zeros(W.shape, dtype=bool)
+    for g in range(2):
+        cells = np.abs(W[:, g * 200:(g + 1) * 200])
+        top = np.argsort(-cells, axis=1, kind="stable")[:, :3]
+        np.put_along_axis(keep[:, g * 200:(g + 1) * 200], top, True, axis=1)
+    assert np.array_equal(nm.decode(packed), np.where(keep, W, 0))
+    assert nm.bits(packed)["positions"] == packed.values.size * 8
+
+
+def test_verifier_catches_a_wrapped_position():
+    """Positions stored in too narrow a dtype (200 wraps to -56 in int8) are refused, not decoded."""
+    from arrange.errors import VerificationError
+
+    W = np.random.default_rng(6).standard_normal((2, 200))
+    W[:, 180] = 50.0
+    packed = nm.encode_order(W, 1, 200)
+    wrapped = dataclasses.replace(packed, indices=packed.indices.astype(np.int8))
+    with pytest.raises(VerificationError, match="outside 0..199"):
+        nm.verify(W, wrapped)
+    shifted = dataclasses.replace(packed, indices=packed.indices - 1)
+    with pytest.raises(VerificationError, match="not the matrix entries"):
+        nm.verify(W, shifted)
 
 
 def test_padding_columns():

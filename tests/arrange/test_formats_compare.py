@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from arrange.compress_report import digits_pixels
 from arrange.errors import ArrangeError
 from arrange.formats import nm
 from arrange.formats_compare import FORMATS, apply_format, compare_formats, format_markdown, run_row
-from arrange.models.digits import digits_data, digits_forward, digits_state, load_digits_layers
+from arrange.models.digits import digits_data, digits_forward, digits_pixels, digits_state
 
 # Small settings and deterministic solvers: the structure, not the quality, is under test.
 CASES = {
@@ -24,13 +23,8 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def layers():
-    return load_digits_layers().layers
-
-
-@pytest.fixture(scope="module")
-def runs(layers):
-    return {name: apply_format(layers, name, setting, epochs=1, seed=0, time_limit=0.5, solver=solver)
+def runs(digits_layers):
+    return {name: apply_format(digits_layers, name, setting, epochs=1, seed=0, time_limit=0.5, solver=solver)
             for name, (setting, solver) in CASES.items()}
 
 
@@ -107,11 +101,11 @@ CHECKS = {"column_combine": _check_column_combine, "nm": _check_nm, "permdnn": _
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_decoded_weights_have_the_format_structure(runs, layers, name):
+def test_decoded_weights_have_the_format_structure(runs, digits_layers, name):
     """Every covered layer the network runs equals decode(packed), which has the format's structure."""
     run = runs[name]
     assert run.packed, "the format covers some layer"
-    for layer in layers:
+    for layer in digits_layers:
         W = _state_weight(run, layer)
         if layer.name not in run.packed:
             assert not FORMATS[name].applies(layer)
@@ -155,20 +149,20 @@ def _slots(name, packed):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_row_numbers_are_consistent(runs, layers, name):
+def test_row_numbers_are_consistent(runs, digits_layers, name):
     """Matrix compression = dense slots / packed slots; totals, speedup and energy ratio add up."""
     run = runs[name]
     row = run_row(run, digits_pixels(), rows=8, cols=8)
-    dense = sum(l.shape2d[0] * l.shape2d[1] for l in layers)
+    dense = sum(l.shape2d[0] * l.shape2d[1] for l in digits_layers)
     stored = sum(_slots(name, run.packed[l.name]) if l.name in run.packed else l.shape2d[0] * l.shape2d[1]
-                 for l in layers)
+                 for l in digits_layers)
     assert row["matrix_compression"] == pytest.approx(dense / stored)
     assert row["dense_bits"] == 8 * dense
     assert row["storage_compression"] == pytest.approx(row["dense_bits"] / (row["value_bits"] + row["index_bits"]))
     assert row["cycles"] == sum(p["cycles"] for p in row["per_layer"])
     assert row["speedup"] == pytest.approx(row["cycles_dense"] / row["cycles"])
     assert row["energy_ratio"] == pytest.approx(row["energy_dense_pj"] / row["energy_pj"])
-    assert row["layers"] == sorted(run.packed, key=[l.name for l in layers].index)
+    assert row["layers"] == sorted(run.packed, key=[l.name for l in digits_layers].index)
     assert row["accuracy"] == run.accuracy and 0 <= row["accuracy"] <= 1
 
 
@@ -290,11 +284,11 @@ def test_cli_formats_writes_report(tmp_path, capsys):
     assert "supported: digits" in capsys.readouterr().err
 
 
-def test_masks_of_uncovered_layers_are_held(layers):
+def test_masks_of_uncovered_layers_are_held(digits_layers):
     """A pruned model's layers the format does not cover keep their zeros through fine-tuning."""
     from arrange.prune import prune_layers
 
-    pruned = prune_layers(layers, 0.5)
+    pruned = prune_layers(digits_layers, 0.5)
     run = apply_format(pruned, "pcnn", {"n": 4, "K": 4}, epochs=1, seed=0, solver="greedy")
     for layer in pruned:
         if layer.kind == "linear":

@@ -11,23 +11,13 @@ from arrange.errors import ArrangeError
 from arrange.formats import column_combine
 from arrange.hooks import digits_hooks
 from arrange.joint import CompressError, Hooks, compress_model
-from arrange.models.digits import load_digits_layers
 from arrange.quant import to_subwords
 from arrange.verify import verify_packing
 
-CFG = CompressConfig(sparsity=0.7, subword=4, solver="ffd", alpha=8, gamma=0.1, time_limit=0.5)
-
-
 @pytest.fixture(scope="module")
-def layers():
-    """The digits CNN's six prunable layers (conv2 as two groups)."""
-    return load_digits_layers().layers
-
-
-@pytest.fixture(scope="module")
-def tuned(layers):
+def tuned(p1_config, digits_layers):
     """A two-stage schedule with one fine-tuning epoch per stage."""
-    return compress_model(layers, CFG, hooks=digits_hooks(epochs=1), schedule=[0.5, 0.7])
+    return compress_model(digits_layers, p1_config, hooks=digits_hooks(epochs=1), schedule=[0.5, 0.7])
 
 
 def test_stages_recorded(tuned):
@@ -41,17 +31,17 @@ def test_stages_recorded(tuned):
     assert not tuned.skipped and tuned.error is None
 
 
-def test_refit_keeps_packings_valid(tuned):
+def test_refit_keeps_packings_valid(p1_config, tuned):
     """After fine-tuning and refit each packing verifies and decodes to the effective weights."""
     for o in tuned.layers:
         q = np.rint(o.weights / o.scale[:, None]).astype(np.int32)
         M = to_subwords(q, 8, 4).values
         assert not np.any((M != 0) & ~o.allowed)
-        assert np.array_equal(verify_packing(M, o.packed, CFG.gamma), M)
+        assert np.array_equal(verify_packing(M, o.packed, p1_config.gamma), M)
         assert o.packed_cols == o.packed.num_groups
 
 
-def test_final_state_is_the_compressed_model(tuned, layers):
+def test_final_state_is_the_compressed_model(tuned, digits_layers):
     """report.state holds the effective weights of every compressed layer and the tuned biases."""
     from arrange.models.digits import evaluate_digits
 
@@ -70,24 +60,24 @@ def _strip_times(d):
     return d
 
 
-def test_same_seed_same_report(layers):
+def test_same_seed_same_report(digits_layers):
     """Two runs with the same seed give the same report (timings aside)."""
     cfg = CompressConfig(sparsity=0.6, subword=None, solver="ffd", alpha=8, gamma=0.1, time_limit=0.5)
-    a, b = (report_dict(compress_model(layers, cfg, hooks=digits_hooks(epochs=1)), rows=8, cols=8)
+    a, b = (report_dict(compress_model(digits_layers, cfg, hooks=digits_hooks(epochs=1)), rows=8, cols=8)
             for _ in range(2))
     assert _strip_times(a) == _strip_times(b)
 
 
-def test_failing_layer_is_skipped(layers):
+def test_failing_layer_is_skipped(p1_config, digits_layers):
     """A layer that cannot be compressed is skipped; the others complete."""
-    zero = layers[0].with_matrix(np.zeros(layers[0].shape2d))
-    report = compress_model([zero] + list(layers[1:]), CFG)
+    zero = digits_layers[0].with_matrix(np.zeros(digits_layers[0].shape2d))
+    report = compress_model([zero] + list(digits_layers[1:]), p1_config)
     assert [n for n, _ in report.skipped] == [zero.name]
     assert "all weights are zero" in report.skipped[0][1]
-    assert [o.name for o in report.layers] == [l.name for l in layers[1:]]
+    assert [o.name for o in report.layers] == [l.name for l in digits_layers[1:]]
 
 
-def test_raising_evaluation_hook(layers):
+def test_raising_evaluation_hook(p1_config, digits_layers):
     """An evaluation hook that raises gives one clear line and a report of what finished."""
     calls = []
 
@@ -99,27 +89,27 @@ def test_raising_evaluation_hook(layers):
 
     hooks = Hooks(evaluate=evaluate, base_state={})
     with pytest.raises(CompressError) as info:
-        compress_model(layers, CFG, hooks=hooks)
+        compress_model(digits_layers, p1_config, hooks=hooks)
     msg = str(info.value)
     assert "\n" not in msg and "evaluation hook failed" in msg and "RuntimeError: GPU on fire" in msg
     report = info.value.report
     assert report.error == msg
-    assert [o.name for o in report.layers] == [l.name for l in layers]
+    assert [o.name for o in report.layers] == [l.name for l in digits_layers]
     assert [s.step for s in report.stages] == ["dense", "pruned"]
     assert report.total["matrix_compression"] > 1
 
 
-def test_no_prunable_layers():
+def test_no_prunable_layers(p1_config):
     """A model without conv or linear layers is refused in one line."""
     with pytest.raises(ArrangeError, match="no prunable"):
-        compress_model([], CFG)
+        compress_model([], p1_config)
 
 
 @pytest.mark.parametrize("schedule", [[0.5, 1.0], [-0.1]])
-def test_bad_schedule(layers, schedule):
+def test_bad_schedule(p1_config, digits_layers, schedule):
     """Schedule sparsities outside [0, 1) are refused."""
     with pytest.raises(ArrangeError, match=r"\[0, 1\)"):
-        compress_model(layers, CFG, schedule=schedule)
+        compress_model(digits_layers, p1_config, schedule=schedule)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -135,21 +125,21 @@ def test_bad_config_messages(kwargs, message):
     assert "\n" not in str(info.value)
 
 
-def test_jobs_match_serial(layers):
+def test_jobs_match_serial(digits_layers):
     """Layers compressed in two processes give the same outcome as in one."""
     cfg = CompressConfig(sparsity=0.7, subword=4, solver="ffd", alpha=8, time_limit=0.5, baseline=False)
-    a = compress_model(layers, cfg, jobs=1)
-    b = compress_model(layers, cfg, jobs=2)
+    a = compress_model(digits_layers, cfg, jobs=1)
+    b = compress_model(digits_layers, cfg, jobs=2)
     for x, y in zip(a.layers, b.layers):
         assert np.array_equal(x.weights, y.weights) and x.packed_cols == y.packed_cols
 
 
-def test_arrangement_aware_stage_meets_budget(layers):
+def test_arrangement_aware_stage_meets_budget(digits_layers):
     """With arrangement-aware pruning every layer still reaches the stage's sparsity, and packs validly."""
     cfg = CompressConfig(sparsity=0.7, subword=None, solver="ffd", alpha=8, gamma=0.25, time_limit=0.5,
                          arrangement_aware=True, baseline=False)
-    plain = compress_model(layers, replace(cfg, arrangement_aware=False))
-    aware = compress_model(layers, cfg)
+    plain = compress_model(digits_layers, replace(cfg, arrangement_aware=False))
+    aware = compress_model(digits_layers, cfg)
     for a, p in zip(aware.layers, plain.layers):
         assert np.count_nonzero(a.weights) <= 0.3 * a.weights.size + 1
         assert np.array_equal(column_combine.decode(a.packed), np.rint(a.weights / a.scale[:, None]))
@@ -157,7 +147,7 @@ def test_arrangement_aware_stage_meets_budget(layers):
         sum(np.count_nonzero(o.weights) for o in plain.layers)
 
 
-def test_finetune_rounds_project_each_round(layers):
+def test_finetune_rounds_project_each_round(p1_config, digits_layers):
     """Each fine-tuning round is followed by a projection; packings stay valid after several rounds."""
     calls = []
     base = digits_hooks(epochs=1)
@@ -167,11 +157,11 @@ def test_finetune_rounds_project_each_round(layers):
         return base.finetune(state, masks, seed)
 
     hooks = Hooks(evaluate=base.evaluate, base_state=base.base_state, finetune=finetune)
-    report = compress_model(layers, CFG, hooks=hooks, schedule=[0.5, 0.7], finetune_rounds=2)
+    report = compress_model(digits_layers, p1_config, hooks=hooks, schedule=[0.5, 0.7], finetune_rounds=2)
     assert calls == [0, 1, 2, 3]
     for o in report.layers:
         q = np.rint(o.weights / o.scale[:, None]).astype(np.int32)
-        verify_packing(to_subwords(q, 8, 4).values, o.packed, CFG.gamma)
+        verify_packing(to_subwords(q, 8, 4).values, o.packed, p1_config.gamma)
 
 
 def test_torch_hooks_keep_masks():

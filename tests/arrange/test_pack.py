@@ -12,14 +12,6 @@ from arrange.verify import VerificationError, verify_packing
 from solvers import Outcome, combine
 
 
-def singletons(problem, options):
-    """Every nonempty column alone: always valid, a solver-independent baseline."""
-    labels = np.full(problem.shape[1], -1, dtype=np.int64)
-    cols = problem.nonempty
-    labels[cols] = np.arange(cols.size)
-    return Outcome(labels)
-
-
 def pairs(problem, options):
     """Consecutive nonempty columns in pairs, ignoring conflicts: invalid when they share a row."""
     labels = np.full(problem.shape[1], -1, dtype=np.int64)
@@ -33,7 +25,7 @@ W_SMALL = np.array([[1.0, 0, 0, 2.0],
                     [0, 0, -4.0, 0]])
 
 
-def test_pack_singletons_is_valid_and_reports_bound():
+def test_pack_singletons_is_valid_and_reports_bound(singletons):
     """A trivial solver's answer passes the checker and carries the lower bound."""
     r = arrange.pack(W_SMALL, alpha=4, solver=singletons)
     assert r.num_groups == 4
@@ -61,7 +53,7 @@ def test_pack_gamma_prunes_the_smaller_weight():
     assert r.packed.select[:, 0].tolist() == [1, 1, 0]
 
 
-def test_empty_columns_are_dropped():
+def test_empty_columns_are_dropped(singletons):
     """All-zero columns get no group and no array column."""
     W = np.array([[0, 1.0, 0, 2.0], [0, 0, 0, 3.0]])
     r = arrange.pack(W, alpha=2, solver=singletons)
@@ -121,7 +113,7 @@ def test_checker_rejects_a_kept_entry_that_is_not_the_largest():
     (dict(gamma=-0.1), "gamma >= 0"),
     (dict(alpha=2.5), "integer alpha"),
 ])
-def test_pack_bad_parameters(kwargs, message):
+def test_pack_bad_parameters(singletons, kwargs, message):
     """Meaningless parameters raise ArrangeError naming them."""
     with pytest.raises(arrange.ArrangeError, match=message):
         arrange.pack(W_SMALL, solver=singletons, **kwargs)
@@ -135,7 +127,7 @@ def test_pack_bad_parameters(kwargs, message):
     (np.array([[1.0, np.inf]]), "NaN/inf"),
     (np.zeros((0, 4)), "empty"),
 ])
-def test_pack_bad_matrices(W, message):
+def test_pack_bad_matrices(singletons, W, message):
     """Empty, all-zero, wrong-rank and non-finite matrices are refused in one line."""
     with pytest.raises(arrange.ArrangeError, match=message) as info:
         arrange.pack(W, solver=singletons)
@@ -157,6 +149,20 @@ def test_bits_counts_values_select_and_table():
                  "dense": 2 * 4 * 8}
 
 
+def test_group_wider_than_int16_round_trips():
+    """A group of 40000 columns (select indices past 32767) decodes exactly and passes the checker."""
+    N = 40000
+    cols = np.arange(N)
+    W = np.zeros((2, N))
+    W[cols % 2, cols] = 1.0 + cols / N          # each row's largest entry sits past column 32767
+    p = column_combine.encode_groups(W, [cols], alpha=N)
+    assert p.select.max() == N - 1
+    expected = verify_packing(W, p, gamma=N / 2)
+    assert np.array_equal(column_combine.decode(p), expected)
+    assert expected[0, N - 2] == W[0, N - 2] and expected[1, N - 1] == W[1, N - 1]
+    assert column_combine.bits(p)["select"] == 2 * 16     # ceil(log2 40000) bits per cell
+
+
 @st.composite
 def sparse_matrices(draw):
     R = draw(st.integers(1, 8))
@@ -169,7 +175,7 @@ def sparse_matrices(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(W=sparse_matrices(), alpha=st.integers(1, 5), gamma=st.sampled_from([0.0, 0.25, 0.5, 1.0]))
-def test_roundtrip_property(W, alpha, gamma):
+def test_roundtrip_property(singletons, W, alpha, gamma):
     """For any matrix and any registered fast solver, decode(pack(W)) is W minus the pruned entries."""
     for name in [s for s in ("ffd", "dsatur", "greedy-cc") if s in combine.SOLVERS] or [singletons]:
         r = arrange.pack(W, alpha=alpha, gamma=gamma, solver=name)

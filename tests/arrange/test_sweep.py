@@ -8,18 +8,14 @@ import pytest
 from arrange.compress import CompressConfig
 from arrange.errors import ArrangeError
 from arrange.hooks import digits_hooks
-from arrange.models.digits import load_digits_layers
 from arrange.sweep import (SweepPoint, column_combining_config, compression_at_metric, parse_sweep, sweep,
                            sweep_levels, write_sweep)
 
-CFG = CompressConfig(sparsity=0.7, subword=4, solver="ffd", alpha=8, gamma=0.1, time_limit=0.5)
-
-
 @pytest.fixture(scope="module")
-def result():
+def result(p1_config, digits_layers):
     """A two-level sweep of the digits CNN with one fine-tuning epoch per level."""
     hooks = functools.partial(digits_hooks, epochs=1)
-    return sweep(load_digits_layers().layers, CFG, hooks=hooks, levels=[0.5, 0.7])
+    return sweep(digits_layers, p1_config, hooks=hooks, levels=[0.5, 0.7])
 
 
 def test_points_per_level(result):
@@ -32,10 +28,10 @@ def test_points_per_level(result):
     assert all(p.baseline_compression is None for p in result.baseline)
 
 
-def test_parallel_flows_match(result):
+def test_parallel_flows_match(p1_config, digits_layers, result):
     """Running the two flows in two processes gives the same points."""
     hooks = functools.partial(digits_hooks, epochs=1)
-    again = sweep(load_digits_layers().layers, CFG, hooks=hooks, levels=[0.5, 0.7], jobs=2)
+    again = sweep(digits_layers, p1_config, hooks=hooks, levels=[0.5, 0.7], jobs=2)
     assert again.engine == result.engine and again.baseline == result.baseline
 
 
@@ -64,7 +60,7 @@ def test_compression_at_metric():
     assert compression_at_metric(pts, 0.99) is None
 
 
-def test_levels_and_parsing():
+def test_levels_and_parsing(p1_config):
     """Ten default levels from 0.5 to 0.95; a count or a list parses; bad input is refused."""
     assert sweep_levels() == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     assert parse_sweep("3") == [0.5, 0.725, 0.95]
@@ -73,4 +69,4 @@ def test_levels_and_parsing():
         with pytest.raises(ArrangeError):
             parse_sweep(bad)
     with pytest.raises(ArrangeError, match="increasing"):
-        sweep([], CFG, levels=[0.7, 0.5])
+        sweep([], p1_config, levels=[0.7, 0.5])

@@ -88,13 +88,3 @@ def test_bad_inputs():
         simulate_fc(np.ones((2, 4)), n_pe=0)
     with pytest.raises(HwModelError, match="assignment must be one of"):
         simulate_fc(np.ones((2, 4)), assignment="random")
-
-
-def test_docstring_examples():
-    """The module's doctest runs as written."""
-    import doctest
-
-    import hwmodel.fc_engine
-
-    result = doctest.testmod(hwmodel.fc_engine)
-    assert result.attempted > 0 and result.failed == 0

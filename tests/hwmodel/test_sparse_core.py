@@ -35,13 +35,3 @@ def test_bad_nm(n, m):
     """n must be in [1, m) and m >= 2."""
     with pytest.raises(HwModelError):
         sparse_core_layer(8, 8, 8, n, m)
-
-
-def test_docstring_examples():
-    """The module's doctest runs as written."""
-    import doctest
-
-    import hwmodel.sparse_core
-
-    result = doctest.testmod(hwmodel.sparse_core)
-    assert result.attempted > 0 and result.failed == 0

@@ -9,7 +9,9 @@ deterministic one-thread kernels), store the state dict as float32 npz and
 print the test accuracy of the numpy forward pass (the number recorded in
 :data:`~arrange.models.digits.DIGITS_TEST_ACCURACY`).
 
-Usage: ``python -m arrange.models.train_digits [--epochs 30] [--seed 0] [--out PATH]``
+A maintainer's script, not part of the package: the shipped weights are data.
+
+Usage: ``python benchmarks/models/train_digits.py [--epochs 30] [--seed 0] [--out PATH]``
 
 Reference: D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization",
 ICLR 2015, arXiv:1412.6980.
@@ -22,7 +24,7 @@ import time
 
 import numpy as np
 
-from .digits import DIGITS_WEIGHTS, evaluate_digits
+from arrange.models.digits import DIGITS_WEIGHTS, evaluate_digits
 
 __all__ = ["main", "train_digits"]
 
@@ -34,7 +36,7 @@ def train_digits(epochs: int = EPOCHS, seed: int = 0) -> dict[str, np.ndarray]:
     """The trained state dict (name -> float32 array) for ``seed``."""
     import torch
 
-    from .digits_torch import DigitsCNN, finetune
+    from arrange.models.digits_torch import DigitsCNN, finetune
 
     torch.manual_seed(seed)
     model = finetune(DigitsCNN(), None, epochs=epochs, seed=seed, lr=LR)

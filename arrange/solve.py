@@ -1,0 +1,80 @@
+"""Run a P1 or P2 solver on one matrix: validate, pad, solve by name, check.
+
+The layer under :mod:`arrange.pack` and :mod:`arrange.formats`: it imports
+only :mod:`solvers`, so the formats can solve their own problems without
+importing the pack front door that imports them.  A :class:`solvers.ProblemError`
+(bad matrix or parameters) becomes a one-line :class:`~arrange.errors.ArrangeError`.
+The time limit covers the call from validation on, and the kernels are
+compiled (or loaded from Numba's cache) before its clock starts.
+Problems and their definitions: DESIGN.md section 3.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from solvers import Budget, CombineProblem, GroupProblem, Options, ProblemError
+from solvers import combine as _combine
+from solvers import group as _group
+from solvers.warm import warm_up
+
+from .errors import ArrangeError, is_int
+
+__all__ = ["solve_combine", "permute", "pad_columns"]
+
+
+def solve_combine(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
+                  seed: int = 0, workers: int = 1, name: str = "W"):
+    """P1 on W (see :func:`arrange.pack`): the checked :class:`solvers.CombineResult`, not yet encoded."""
+    warm_up()
+    begin = time.perf_counter()
+    try:
+        options = Options(time_limit=time_limit, seed=seed, workers=workers)
+        budget = Budget.start(options.time_limit, begin + options.time_limit)
+        problem = CombineProblem.from_weights(W, alpha=alpha, gamma=gamma, name=name)
+        return _combine.solve(problem, solver, options, budget)
+    except ProblemError as exc:
+        raise ArrangeError(str(exc)) from None
+
+
+def pad_columns(W, k: int):
+    """Pad W with empty columns to a multiple of k; returns (padded, number added)."""
+    W = np.asarray(W)
+    if W.ndim != 2:
+        raise ArrangeError(f"expected a 2-D matrix, got shape {W.shape}")
+    extra = (-W.shape[1]) % k if k >= 1 else 0
+    if extra:
+        W = np.concatenate([W, np.zeros((W.shape[0], extra), dtype=W.dtype)], axis=1)
+    return W, extra
+
+
+def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed: int = 0,
+            workers: int = 1, name: str = "W"):
+    """Fixed-ratio grouping (P2): a column order whose runs of k keep their top n.
+
+    N not divisible by k is padded with empty columns (``.padded`` says how many;
+    ``.order`` then covers the padded matrix, padding indices >= N).
+    Returns solvers.GroupResult with ``.order``, ``.kept``, ``.upper_bound``,
+    ``.efficacy``, ``.status``, ``.seconds`` (the whole call) and ``.keep_mask``
+    (bool, W's shape: the entries the order keeps).
+    """
+    warm_up()
+    begin = time.perf_counter()
+    try:
+        options = Options(time_limit=time_limit, seed=seed, workers=workers)
+        budget = Budget.start(options.time_limit, begin + options.time_limit)
+        if not is_int(k) or k < 2:
+            raise ProblemError(f"Expected integer k >= 2, got {k!r}")
+        if k > np.asarray(W).shape[-1]:
+            raise ProblemError(f"Expected k <= number of columns {np.asarray(W).shape[-1]}, got k={k}")
+        padded, extra = pad_columns(W, int(k))
+        problem = GroupProblem.from_weights(padded, k=k, n=n, name=name)
+        result = _group.solve(problem, solver, options, budget)
+    except ProblemError as exc:
+        raise ArrangeError(str(exc)) from None
+    result.padded = extra
+    result.keep_mask = result.keep_mask[:, :padded.shape[1] - extra]
+    result.seconds = time.perf_counter() - begin
+    return result
