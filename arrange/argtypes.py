@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive_int", "nonneg_float", "positive_float", "sparsity", "schedule"]
+__all__ = ["positive_int", "nonneg_float", "positive_float", "sparsity", "schedule", "solver_param", "params_dict"]
 
 
 def positive_int(text: str) -> int:
@@ -49,3 +49,26 @@ def schedule(text: str) -> list:
     if not values or any(not 0 <= v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"sparsities must be in [0, 1), got {text}")
     return values
+
+
+def solver_param(text: str) -> tuple:
+    """``SOLVER.NAME=VALUE`` -> (solver, name, value); the value as a Python literal (int, float, bool) or text."""
+    import ast
+
+    key, sep, raw = text.partition("=")
+    solver, dot, name = key.strip().rpartition(".")
+    if not sep or not dot or not solver or not name:
+        raise argparse.ArgumentTypeError(f"expected SOLVER.NAME=VALUE (e.g. tabu.base_iters=5000), got {text!r}")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return solver, name.strip(), value
+
+
+def params_dict(items) -> dict:
+    """Parsed ``--param`` values -> ``{solver: {name: value}}`` (solvers.Options.params)."""
+    out: dict = {}
+    for solver, name, value in items or ():
+        out.setdefault(solver, {})[name] = value
+    return out

@@ -56,7 +56,7 @@ PROBLEMS = ("p1", "p2")
 SIZES = ("small", "medium", "large")
 COLUMNS = (
     "instance", "problem", "size", "family", "rows", "cols", "alpha", "gamma", "k", "n",
-    "solver", "objective", "bound", "gap", "efficacy", "status", "seconds", "message",
+    "solver", "objective", "bound", "bound_kind", "gap", "efficacy", "status", "stopped_by", "seconds", "message",
 )
 _REPO_SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "solvers" / "instances"
 #: the source repository's suite when arrange runs from a checkout, else None (an installed
@@ -223,22 +223,22 @@ def _base_row(inst: Instance, solver: str) -> dict:
 def _run_solver(inst: Instance, problem, spec: Solver, options: Options) -> dict:
     """One (instance, solver) row; exceptions become error rows, never escape (but Ctrl-C)."""
     row = _base_row(inst, spec.name)
+    reason = spec.unsupported(problem)
+    if reason:  # a solver declining an instance outside its scope (say matching with k > 2)
+        row.update(status="unsupported", seconds=0.0, message=reason)
+        return row
     start = time.perf_counter()
     try:
-        if inst.problem == "p1":
-            res = combine.solve(problem, spec, options)
+        res = (combine if inst.problem == "p1" else group).solve(problem, spec, options)
+        result = res.as_row()
+        row.update({k: result[k] for k in ("objective", "bound", "bound_kind", "gap", "status", "seconds",
+                                           "stopped_by", "efficacy") if k in result})
+        if inst.problem == "p1":  # group counts and their bounds are integers
             row.update(objective=res.num_groups, bound=res.lower_bound)
-        else:
-            res = group.solve(problem, spec, options)
-            row.update(objective=res.kept, bound=res.upper_bound, efficacy=res.efficacy)
-        row.update(gap=res.gap, status=res.status, seconds=res.seconds)
         if res.seconds > OVERTIME * options.time_limit + 0.5:
             row["message"] = f"ran {res.seconds:.1f} s, over the {options.time_limit:g} s time limit"
     except KeyboardInterrupt:
         raise
-    except ProblemError as exc:
-        # A solver declining an instance outside its scope (say matching with k > 2).
-        row.update(status="unsupported", seconds=time.perf_counter() - start, message=_one_line(exc))
     except Exception as exc:  # noqa: BLE001 - the benchmark records any failure and goes on
         row.update(status="error", seconds=time.perf_counter() - start,
                    message=f"{type(exc).__name__}: {_one_line(exc)}")

@@ -9,10 +9,11 @@ Each subcommand's parser names its handler with ``set_defaults(func=...)``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from . import cli_formats
-from .argtypes import nonneg_float, positive_float, positive_int, schedule, sparsity
+from .argtypes import nonneg_float, params_dict, positive_float, positive_int, schedule, solver_param, sparsity
 from .errors import ArrangeError
 
 __all__ = ["main"]
@@ -25,7 +26,11 @@ def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_defaul
     p.add_argument("--alpha", type=positive_int, default=8, help="max columns per group (default 8)")
     p.add_argument("--gamma", type=nonneg_float, default=0.0,
                    help="conflict budget per group, as a fraction of rows (default 0)")
-    p.add_argument("--solver", default="auto", help="P1 solver name (see `arrange solvers`)")
+    p.add_argument("--solver", default="auto",
+                   help="P1 solver: a name from `arrange solvers`, or module:function / file.py:function for your "
+                        "own (default auto)")
+    p.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
+                   help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable; `arrange solvers` lists them)")
     p.add_argument("--time-limit", type=positive_float, default=time_limit, help="seconds per layer")
     p.add_argument("--sparsity", type=sparsity, default=sparsity_default,
                    help="magnitude-prune to this sparsity first (default: %(default)s)")
@@ -72,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
     c.add_argument("--scope", choices=["layer", "global"], default="layer")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
-    c.add_argument("--solver", default="auto")
+    c.add_argument("--solver", default="auto",
+                   help="the problem's solver: a name from `arrange solvers`, or module:function (default auto)")
+    c.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
+                   help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
     c.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
     c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
@@ -118,7 +126,11 @@ def _cmd_pack(args) -> int:
     from .pipeline import pack_layers
     from .report import format_table, to_json, write_pack_report
 
+    from .solve import check_solver
+
     source = args.model
+    params = params_dict(args.param)
+    check_solver("p1", args.solver, params)
     model = _load(source, args)
     layers = model.layers
     if args.sparsity:
@@ -130,7 +142,7 @@ def _cmd_pack(args) -> int:
     report, packed = pack_layers(layers, alpha=args.alpha, gamma=args.gamma, solver=args.solver,
                                  time_limit=args.time_limit, seed=args.seed,
                                  skipped=model.skipped, not_selected=model.not_selected, keys=model.keys,
-                                 progress=not args.json)
+                                 progress=not args.json, params=params)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
     if source == "digits" and report.layers:
         report.accuracy = _digits_accuracy(model.layers, layers, packed)
@@ -153,7 +165,10 @@ def _cmd_compress(args) -> int:
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
         subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
-        time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+        params=params_dict(args.param), time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+    from .solve import check_solver
+
+    check_solver(cfg.problem, cfg.solver, cfg.params)
     max_lanes = cfg.bits // cfg.subword if cfg.subword else 1
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
@@ -224,6 +239,11 @@ def _cmd_solvers(args) -> int:
         print(title)
         for name, spec in table.items():
             print(f"  {name:<12} {'exact' if spec.exact else 'heuristic':<9} {spec.summary}")
+            if spec.params is not None:
+                print(" " * 25 + "params: " + ", ".join(f"{name}.{f.name}={f.default!r}"
+                                                        for f in dataclasses.fields(spec.params)))
+    print("Your own: --solver module:function or file.py:function, a function (problem, options, budget) -> "
+          "solvers.Outcome")
     return 0
 
 

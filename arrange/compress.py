@@ -55,6 +55,7 @@ class CompressConfig:
     k: int = 8
     n: int = 1
     solver: str = "auto"
+    params: dict = field(default_factory=dict, hash=False)   # per-solver parameters (arrange.pack)
     time_limit: float = 2.0         # per layer
     arrangement_aware: bool = False
     baseline: bool = True           # also pack with greedy-cc at weight level (column combining)
@@ -168,7 +169,7 @@ def group_keep(M: np.ndarray, order: np.ndarray, k: int, n: int) -> np.ndarray:
 
 def _p1(M, C, cfg: CompressConfig, name: str):
     r = pack(C, alpha=cfg.alpha, gamma=cfg.gamma, solver=cfg.solver, time_limit=cfg.time_limit,
-             seed=cfg.seed, name=name)
+             seed=cfg.seed, name=name, params=cfg.params)
     kept = np.where(r.pruned, 0, M)
     # after conflict pruning every cell holds at most one entry, so this encodes exactly the kept ones
     packed = column_combine.encode_groups(kept, r.groups, cfg.alpha)
@@ -180,7 +181,7 @@ def _p1(M, C, cfg: CompressConfig, name: str):
 
 def _p2(M, C, cfg: CompressConfig, name: str):
     r = permute(C, k=cfg.k, n=cfg.n, solver=cfg.solver, time_limit=cfg.time_limit, seed=cfg.seed,
-                name=name)
+                name=name, params=cfg.params)
     R, N = M.shape
     padded = np.concatenate([C, np.zeros((R, r.padded), dtype=C.dtype)], axis=1)
     keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]

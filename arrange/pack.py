@@ -21,7 +21,7 @@ __all__ = ["pack", "permute", "pad_columns"]
 
 
 def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
-         seed: int = 0, workers: int = 1, name: str = "W"):
+         seed: int = 0, workers: int = 1, name: str = "W", params=None):
     """Min-width column combining (P1) of a sparse matrix.
 
     Parameters
@@ -29,7 +29,10 @@ def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float
     W : 2-D array (zeros are pruned weights) or bool mask.
     alpha : max columns per group (fan-in of a combined column).
     gamma : conflict budget; each group may prune floor(gamma * R) entries.
-    solver : a name from ``arrange solvers`` (``solvers.combine.SOLVERS``) or a callable.
+    solver : a name from ``arrange solvers`` (``solvers.combine.SOLVERS``), ``"module:function"``
+        or ``"file.py:function"`` (your own solver), a :class:`solvers.Solver` or a callable
+        ``(problem, options, budget) -> solvers.Outcome``.
+    params : per-solver parameters, e.g. ``{"tabu": {"base_iters": 5000}}`` (also inside ``auto``).
 
     Returns
     -------
@@ -43,7 +46,7 @@ def pack(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float
     """
     warm_up()
     begin = time.perf_counter()
-    result = solve_combine(W, alpha, gamma, solver, time_limit, seed, workers, name)
+    result = solve_combine(W, alpha, gamma, solver, time_limit, seed, workers, name, params)
     result.packed = column_combine.from_solution(W, result)
     result.seconds = time.perf_counter() - begin
     return result

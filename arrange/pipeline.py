@@ -205,13 +205,14 @@ def gamma_advice(W, result, storage: float, alpha: int, gamma: float, time_limit
 
 def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
                 seed: int = 0, value_bits: int = 8, skipped=(), progress: bool = False, not_selected=(),
-                advise: bool = True, keys=None):
+                advise: bool = True, keys=None, params=None):
     """Pack each layer's matrix; returns (PackReport, {layer name: ColumnCombined}).
 
     ``skipped``: faults found before packing (e.g. ``Model.skipped``), carried
     into the report; ``not_selected``: ``Model.not_selected``, likewise.
     ``advise``: measure the gamma ladder on layers whose packing does not pay.
     ``keys``: layer name -> state-dict weight name (``Model.keys``) for the rows' ``weight``.
+    ``params``: per-solver parameters (:func:`arrange.pack`).
     The pruned-magnitude percentage is weighted by nonzeros in the total, as an
     approximation of the share of weights removed (exact per layer).
     """
@@ -226,7 +227,7 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
             check_packable(layer)
             W = layer.matrix
             result = pack(W, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit,
-                          seed=seed, name=f"layer {layer.name}")
+                          seed=seed, name=f"layer {layer.name}", params=params)
             row = _layer_report(layer, W, result, value_bits, keys or {})
             if advise:
                 row.advice = gamma_advice(W, result, row.storage_compression, alpha, gamma, time_limit,
@@ -239,8 +240,8 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
             continue
         reports.append(row)
         results[layer.name] = result
-    params = {"alpha": alpha, "gamma": gamma, "solver": solver if isinstance(solver, str) else "custom",
-              "time_limit": time_limit, "seed": seed, "value_bits": value_bits}
-    report = PackReport(reports, failed, params, model_total(reports), not_selected=list(not_selected),
+    settings = {"alpha": alpha, "gamma": gamma, "solver": solver if isinstance(solver, str) else "custom",
+                "time_limit": time_limit, "seed": seed, "value_bits": value_bits, "params": params or {}}
+    report = PackReport(reports, failed, settings, model_total(reports), not_selected=list(not_selected),
                         results=results)
     return report, {name: r.packed for name, r in results.items()}

@@ -24,7 +24,6 @@ Files written by :func:`write_pack_report` into ``--out``:
   full weight shape, grouped convs merged back, for
   ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)``.
 """
-"""
 
 from __future__ import annotations
 

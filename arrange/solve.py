@@ -18,20 +18,35 @@ import numpy as np
 from solvers import Budget, CombineProblem, GroupProblem, Options, ProblemError
 from solvers import combine as _combine
 from solvers import group as _group
+from solvers.registry import lookup
+from solvers.run import check_params
 from solvers.warm import warm_up
 
 from .errors import ArrangeError, is_int
 
-__all__ = ["solve_combine", "permute", "pad_columns"]
+__all__ = ["check_solver", "solve_combine", "permute", "pad_columns"]
+
+
+def check_solver(problem: str, solver, params=None) -> None:
+    """A one-line ArrangeError now, before any layer is touched, for an unknown solver or bad parameters.
+
+    ``problem`` is "p1" or "p2"; ``solver`` a name, ``module:function`` or callable.
+    """
+    table = _combine.SOLVERS if problem == "p1" else _group.SOLVERS
+    try:
+        spec = lookup(table, solver, "combining" if problem == "p1" else "grouping")
+        check_params(Options(params=params or {}), table, spec)
+    except ProblemError as exc:
+        raise ArrangeError(str(exc)) from None
 
 
 def solve_combine(W, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
-                  seed: int = 0, workers: int = 1, name: str = "W"):
+                  seed: int = 0, workers: int = 1, name: str = "W", params=None):
     """P1 on W (see :func:`arrange.pack`): the checked :class:`solvers.CombineResult`, not yet encoded."""
     warm_up()
     begin = time.perf_counter()
     try:
-        options = Options(time_limit=time_limit, seed=seed, workers=workers)
+        options = Options(time_limit=time_limit, seed=seed, workers=workers, params=params or {})
         budget = Budget.start(options.time_limit, begin + options.time_limit)
         problem = CombineProblem.from_weights(W, alpha=alpha, gamma=gamma, name=name)
         return _combine.solve(problem, solver, options, budget)
@@ -51,19 +66,20 @@ def pad_columns(W, k: int):
 
 
 def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed: int = 0,
-            workers: int = 1, name: str = "W"):
+            workers: int = 1, name: str = "W", params=None):
     """Fixed-ratio grouping (P2): a column order whose runs of k keep their top n.
 
     N not divisible by k is padded with empty columns (``.padded`` says how many;
     ``.order`` then covers the padded matrix, padding indices >= N).
     Returns solvers.GroupResult with ``.order``, ``.kept``, ``.upper_bound``,
     ``.efficacy``, ``.status``, ``.seconds`` (the whole call) and ``.keep_mask``
-    (bool, W's shape: the entries the order keeps).
+    (bool, W's shape: the entries the order keeps). ``params``: per-solver
+    parameters, ``{"lns": {"patience": 30}}`` (see ``arrange solvers``).
     """
     warm_up()
     begin = time.perf_counter()
     try:
-        options = Options(time_limit=time_limit, seed=seed, workers=workers)
+        options = Options(time_limit=time_limit, seed=seed, workers=workers, params=params or {})
         budget = Budget.start(options.time_limit, begin + options.time_limit)
         if not is_int(k) or k < 2:
             raise ProblemError(f"Expected integer k >= 2, got {k!r}")

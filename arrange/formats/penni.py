@@ -41,7 +41,7 @@ from solvers import sparse_coding as sc
 from solvers.problem import ProblemError
 
 from ..errors import ArrangeError, is_int
-from .base import FormatAdapter, Hardware, check_weights
+from .base import FormatAdapter, Hardware, check_weights, gap_over_lower_bound
 
 __all__ = ["PENNIPacked", "encode", "decode", "bits", "params", "macs", "simulate", "penni_torch_modules", "finetune",
            "ADAPTER"]
@@ -116,7 +116,9 @@ def encode(W, d: int, budget: int | None = None, density: float | None = None, i
     Returns
     -------
     PENNIPacked; ``stats["errors"]`` the squared error after each step
-    (non-increasing), ``stats["error"]`` that of :func:`decode` of the result.
+    (non-increasing), ``stats["error"]`` that of :func:`decode` of the result,
+    ``stats["rank_bound"]`` the least error any d-kernel basis can reach
+    (Eckart-Young; :func:`solvers.sparse_coding.fit`).
 
     Raises
     ------
@@ -135,13 +137,12 @@ def encode(W, d: int, budget: int | None = None, density: float | None = None, i
     budget = _budget(budget, density, O * I, int(d))
     X = np.asarray(W, dtype=np.float64).reshape(O * I, kh * kw)
     try:
-        B, _ = sc.svd_basis(X, int(d))
-        mask = sc.select_support(X, B, budget, method)
-        B, C, mask, errors = sc.alternate(X, B, mask, iterations, budget if reselect else None)
+        fit = sc.fit(X, int(d), budget, iterations, reselect, method)
     except ProblemError as err:
         raise ArrangeError(f"PENNI: {err}") from None
-    C = C.reshape(O, I, int(d))
-    mask = mask.reshape(O, I, int(d))
+    B, errors = fit.basis, fit.errors
+    C = fit.coefficients.reshape(O, I, int(d))
+    mask = fit.support.reshape(O, I, int(d))
     keep_out = np.flatnonzero(mask.any(axis=(1, 2))) if shrink else np.arange(O)
     keep_in = np.flatnonzero(mask.any(axis=(0, 2))) if shrink else np.arange(I)
     sub = np.ix_(keep_out, keep_in)
@@ -149,7 +150,8 @@ def encode(W, d: int, budget: int | None = None, density: float | None = None, i
                          keep_out.astype(np.int64), keep_in.astype(np.int64), (O, I, kh, kw))
     recon = decode(packed)
     final = float(np.sum((recon - W) ** 2))
-    packed.stats = {"errors": errors, "error": final, "budget": budget,
+    packed.stats = {"errors": errors, "error": final, "budget": budget, "rank_bound": fit.bound,
+                    "status": fit.status,
                     "relative_error": final / max(float(np.sum(np.asarray(W, dtype=np.float64) ** 2)), 1e-300)}
     return packed
 
@@ -271,7 +273,8 @@ def finetune(packed: dict, layers, state: dict, masks: dict, hooks, seed: int):
 
 
 def _project(layer, setting: dict, solver, time_limit: float, seed: int):
-    return encode(layer.matrix.reshape(layer.weight.shape), setting["d"], density=setting["density"]), None
+    packed = encode(layer.matrix.reshape(layer.weight.shape), setting["d"], density=setting["density"])
+    return packed, (packed.stats["error"], packed.stats["rank_bound"])
 
 
 def _on_array(packed: PENNIPacked, layer, M: int, stored_bits: int, rows: int, cols: int, dataflow: str):
@@ -291,4 +294,5 @@ def _stored(packed: PENNIPacked) -> int:
 ADAPTER = FormatAdapter(
     name="penni", project=_project, decode=decode, bits=bits, hardware=_on_array,
     settings=tuple({"d": d, "density": f} for d, f in ((2, 0.5), (3, 0.5), (4, 0.5), (4, 1.0), (5, 1.0), (6, 1.0))),
-    applies=_is_conv, finetune=finetune, slots=_stored)
+    applies=_is_conv, finetune=finetune, slots=_stored, gap=gap_over_lower_bound,
+    gap_kind="error over the rank-d (Eckart-Young) bound")
