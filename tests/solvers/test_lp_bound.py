@@ -44,12 +44,6 @@ def test_lp_bound_never_exceeds_the_proven_optimum(seed):
     assert bound <= exact.num_groups
 
 
-def test_lp_bound_declines_gamma_above_zero():
-    """The covering LP is the gamma = 0 relaxation only: 0 (no claim) otherwise."""
-    problem = CombineProblem.from_weights(_odd_cycle(5) * 1.0, alpha=5, gamma=0.5)
-    assert lp_bound(problem, solve(problem, "ffd").labels, Options())[0] == 0
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_branch_and_bound_pricing_matches_enumeration(seed):
     """Finds a set heavier than the target exactly when brute force says one exists."""
