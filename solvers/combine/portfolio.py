@@ -8,7 +8,7 @@ work left:
 
 1. the constructive starters (:data:`.reduce.STARTERS`: first fit, DSatur),
    charged nothing, the later skipped once an answer meets the bound;
-2. the set-covering LP bound by column generation (gamma = 0, up to
+2. the set-covering LP bound by column generation (any gamma, up to
    ``lp_bound.MAX_COLUMNS`` columns, :mod:`.lp_bound`), often the proof the
    searches cannot give;
 3. tabu search; a smaller share when the set model follows, whose LP needs the time;
@@ -184,7 +184,7 @@ def _choose_model(problem: CombineProblem, state: _Run, budget: Budget) -> None:
 STAGES = (
     Stage("starters", _starters),
     Stage("lp", _lp, share=lambda p, s: LP_SHARE,
-          applies=lambda p, s: p.budget == 0 and p.nonempty.size <= lp_bound_mod.MAX_COLUMNS),
+          applies=lambda p, s: p.nonempty.size <= lp_bound_mod.MAX_COLUMNS),
     Stage("model", _choose_model),
     Stage("tabu", _tabu, share=_tabu_share),
     Stage("cpsat", _cpsat, applies=lambda p, s: bool(s.stats["model"])),

@@ -5,6 +5,9 @@
 - the CP-SAT set-partitioning model is small (N <= cpsat.MAX_COLUMNS and
   C(N, k) <= cpsat.MAX_SUBSETS): the heuristic pipeline below, then CP-SAT
   hinted with its answer, to prove it optimal or improve it;
+- before either, the set-partitioning LP bound (:mod:`.lp_bound`) where its
+  exact pricing is affordable: reported as the bound ("lp") when it beats the
+  rows bound, and the pipeline stops once an answer meets the bound;
 - otherwise a pipeline, each stage starting from the previous stage's best:
   up to TABU_MAX_COLUMNS columns, tabu search over cross-group swaps (the
   channel-swap neighbourhood of Apex) then LNS with assignment moves; above it,
@@ -39,6 +42,7 @@ from . import cpsat as cpsat_mod
 from .anneal import anneal
 from .apex import tabu_swap
 from .lns import lns
+from .lp_bound import lp_bound
 from .matching import matching, matching_ops
 from .start import start_order
 
@@ -49,6 +53,8 @@ TABU_MAX_COLUMNS = 256
 # (name, search, share of the remaining work it may use at most), run in order.
 _SMALL_STAGES = (("tabu", tabu_swap, 0.8), ("lns", lns, 1.0))
 _LARGE_STAGES = (("lns", lns, 1.0), ("anneal", anneal, 1.0))
+# Share of the budget the set-partitioning LP bound may use (it stops once converged).
+_LP_SHARE = 0.3
 # Share of the budget the heuristic gets before CP-SAT on tiny instances.
 _CPSAT_HEURISTIC_SHARE = 0.3
 
@@ -59,7 +65,7 @@ def _pipeline(problem: GroupProblem, options: Options, budget: Budget) -> Outcom
     stats: dict = {"method": "portfolio: " + " -> ".join(name for name, _, _ in stages)}
     iterations, interrupted = 0, False
     for i, (name, search, share) in enumerate(stages):
-        if i and budget.exhausted:
+        if i and (budget.exhausted or _meets(problem, order, options.bound)):
             break
         stage_budget = budget.share(share)
         outcome = search(problem, order, options.seed + i, stage_budget)
@@ -72,6 +78,21 @@ def _pipeline(problem: GroupProblem, options: Options, budget: Budget) -> Outcom
             interrupted = True
             break
     return Outcome(order, iterations=iterations, interrupted=interrupted, stats=stats)
+
+
+def _meets(problem: GroupProblem, order, bound) -> bool:
+    """True when ``order`` keeps the proven upper bound (nothing left to gain)."""
+    return bound is not None and kept_magnitude(problem, order) >= bound * (1 - 1e-12)
+
+
+def _lp_stage(problem: GroupProblem, options: Options, budget: Budget) -> tuple[Options, float | None, dict]:
+    """The set-partitioning LP bound on a share of the budget; options carrying it as the known bound."""
+    share = budget.share(_LP_SHARE)
+    lp, stats = lp_bound(problem, start_order(problem, options), share)
+    budget.charge(share)
+    if lp is not None and (options.bound is None or lp < options.bound):
+        options = replace(options, bound=lp)
+    return options, lp, stats
 
 
 def _small_for_cpsat(problem: GroupProblem) -> bool:
@@ -99,12 +120,15 @@ def _with_cpsat(problem: GroupProblem, options: Options, budget: Budget) -> Outc
 
 
 def portfolio(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
-    """Matching for k = 2, heuristic then CP-SAT for tiny instances, else the heuristic pipeline."""
+    """Matching for k = 2; else the LP bound, then heuristic and CP-SAT (tiny) or the heuristic pipeline."""
     if problem.k == 2 and matching_ops(problem) <= budget.ops:
         return matching(problem, options, budget)
-    if _small_for_cpsat(problem):
-        return _with_cpsat(problem, options, budget)
-    return _pipeline(problem, options, budget)
+    options, lp, lp_stats = _lp_stage(problem, options, budget)
+    outcome = (_with_cpsat if _small_for_cpsat(problem) else _pipeline)(problem, options, budget)
+    outcome.stats["lp_bound"] = lp_stats
+    if lp is not None and (outcome.bound is None or lp < outcome.bound):
+        outcome.bound, outcome.bound_kind = lp, "lp"
+    return outcome
 
 
 SOLVER = Solver("auto", portfolio, "portfolio: matching (k=2), CP-SAT (tiny), else tabu -> LNS or LNS -> anneal",
