@@ -51,9 +51,9 @@ from ..budget import Budget
 from ..colgen import Master, farley_bound
 from ..problem import CombineProblem, Options
 from ._kernels import column_bits, compact
-from ._pricing import branch_and_bound_pricing, greedy_pricing
+from ._pricing import branch_and_bound_pricing, budget_branch_and_bound, greedy_pricing
 
-__all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "MAX_COLUMNS"]
+__all__ = ["lp_bound", "greedy_pricing", "branch_and_bound_pricing", "budget_branch_and_bound", "MAX_COLUMNS"]
 
 # Beyond this many nonempty columns the bound is not attempted (the master's rows alone
 # outgrow what GLOP re-solves within a typical budget); 11008-column layers fit.
@@ -63,6 +63,8 @@ MAX_COLUMNS = 16384
 _GROUPS_PER_ROUND = 64
 # Seed columns the greedy pricing grows a group from, heaviest duals first.
 _MAX_SEEDS = 512
+# Conflict prices of the greedy pricing passes for B > 0, times the mean positive dual.
+_MU_FACTORS = (0.0, 0.1, 0.3, 1.0)
 # Share of the budget kept back to price the last duals exactly when the rounds are cut short.
 _CERTIFY_SHARE = 0.2
 # Share of the rounds' work left one exact pricing inside the rounds may use.
@@ -99,18 +101,34 @@ def _pricing_model(weight, row_cols, row_ptr, alpha: int, conflict_budget: int):
     return model, x
 
 
-def _exact_pricing(weight, order, bits, row_cols, row_ptr, alpha: int, conflict_budget: int,
-                   options: Options, budget: Budget, certify: bool = False):
+def _exact_pricing(weight, order, bits, csr, alpha: int, conflict_budget: int, options: Options,
+                   budget: Budget, certify: bool = False):
     """(improving groups, proven upper bound on max pi(S); inf when groups were found).
 
-    For B = 0 branch and bound first: it finds improving groups or proves there
-    are none (upper bound 1 + _EPS); past its node limit, and for B > 0, CP-SAT
-    within ``budget``. ``certify``: only the upper bound is wanted, so CP-SAT
-    straight away (its proven bound is what Farley's bound needs).
+    Branch and bound first (row bits for B = 0, row counts otherwise): it
+    finds improving groups or proves there are none (upper bound 1 + _EPS);
+    past its node limit, CP-SAT within ``budget``. ``certify``: only the
+    upper bound is wanted, so the branch and bound looks for the maximum
+    itself (raising its target on every set found).
     """
-    if conflict_budget == 0 and not certify:
+    col_ptr, col_rows, row_ptr, row_cols, R = csr
+    limit = min(_NODE_LIMIT, budget.steps_left(order.size))
+    if certify or conflict_budget > 0:
+        found = np.empty((1 if certify else _GROUPS_PER_ROUND, alpha), dtype=np.int64)
+        target = 0.0 if certify else 1 + _EPS
+        hits, finished, top, nodes = budget_branch_and_bound(order, col_ptr, col_rows, weight, alpha,
+                                                            conflict_budget, R, target, limit, certify, found)
+        budget.spend(float(nodes) * order.size)
+        if certify and finished:
+            return [], top
+        if not certify and hits:
+            return [tuple(sorted(row[row >= 0].tolist())) for row in found[:hits]], math.inf
+        if not certify and finished:
+            return [], 1 + _EPS
+    else:
         found = np.empty((_GROUPS_PER_ROUND, alpha), dtype=np.int64)
-        hits, finished = branch_and_bound_pricing(order, bits, weight, alpha, 1 + _EPS, _NODE_LIMIT, found)
+        hits, finished = branch_and_bound_pricing(order, bits, weight, alpha, 1 + _EPS, limit, found)
+        budget.spend(float(limit if not finished else 0) * order.size)
         if hits:
             return [tuple(sorted(row[row >= 0].tolist())) for row in found[:hits]], math.inf
         if finished:
@@ -154,6 +172,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
     keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
     B, alpha = problem.budget, problem.alpha
     bits = column_bits(col_ptr, col_rows, problem.shape[0]) if B == 0 else None
+    csr = (col_ptr, col_rows, row_ptr, row_cols, problem.shape[0])
     local = labels[keep]
     master = Master(n, "cover")
     for group in sorted({tuple(np.flatnonzero(local == g).tolist()) for g in range(int(local.max()) + 1)}
@@ -166,8 +185,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
 
     def exact(pi, stage_budget, certify=False):
         stats["exact_pricings"] += 1
-        return _exact_pricing(pi, _positive_order(pi), bits, row_cols, row_ptr, alpha, B, options, stage_budget,
-                              certify)
+        return _exact_pricing(pi, _positive_order(pi), bits, csr, alpha, B, options, stage_budget, certify)
 
     best, last, converged = 0.0, None, False
     rounds = budget.share(1.0 - _CERTIFY_SHARE)
@@ -179,10 +197,13 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
         last = pi
         order = _positive_order(pi)
         seeds = min(order.size, _MAX_SEEDS)
-        greedy_pricing(order, seeds, col_ptr, col_rows, pi, alpha, B, problem.shape[0], members, values)
-        rounds.spend(seeds * float(col_nnz[order].sum()))
-        improving = sorted(((values[s], tuple(sorted(members[s][members[s] >= 0].tolist())))
-                            for s in range(seeds) if values[s] > 1 + _EPS), reverse=True)
+        improving = []
+        for mu in (0.0,) if B == 0 else tuple(f * float(pi[order].mean()) for f in _MU_FACTORS):
+            greedy_pricing(order, seeds, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
+            rounds.spend(seeds * float(col_nnz[order].sum()) * (1 if mu == 0.0 else alpha))
+            improving += [(values[s], tuple(sorted(members[s][members[s] >= 0].tolist())))
+                          for s in range(seeds) if values[s] > 1 + _EPS]
+        improving.sort(reverse=True)
         fresh = [g for g in dict.fromkeys(g for _, g in improving) if g not in master][:per_round]
         if not fresh:
             # The greedy's best value is no upper bound on pricing; only the exact model gives one.
