@@ -106,7 +106,7 @@ class Master:
         None when GLOP did not reach an optimum (the wall-clock cap, passed as
         GLOP's time limit, cut it: the caller's budget is then spent).
         """
-        self.lp.SetTimeLimit(int(max(budget.seconds_left, 0.001) * 1000))
+        self.lp.SetTimeLimit(int(min(max(budget.seconds_left, 0.001), 1e6) * 1000))
         status = self.lp.Solve()
         pivots = int(self.lp.iterations())
         self.pivots += pivots

@@ -63,6 +63,7 @@ MAX_COLUMNS = 16384
 _GROUPS_PER_ROUND = 64
 # Seed columns the greedy pricing grows a group from, heaviest duals first.
 _MAX_SEEDS = 512
+_MAX_PRICED_SEEDS = 128
 # Conflict prices of the greedy pricing passes for B > 0, times the mean positive dual.
 _MU_FACTORS = (0.0, 0.1, 0.3, 1.0)
 # Share of the budget kept back to price the last duals exactly when the rounds are cut short.
@@ -178,7 +179,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
     for group in sorted({tuple(np.flatnonzero(local == g).tolist()) for g in range(int(local.max()) + 1)}
                         | {(j,) for j in range(n)}):
         master.add(group)
-    per_round = max(_GROUPS_PER_ROUND, n // 8)
+    per_round = max(_GROUPS_PER_ROUND, n // 2)
     members = np.empty((min(n, _MAX_SEEDS), alpha), dtype=np.int64)
     values = np.empty(min(n, _MAX_SEEDS))
     col_nnz = np.diff(col_ptr)
@@ -199,10 +200,12 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
         seeds = min(order.size, _MAX_SEEDS)
         improving = []
         for mu in (0.0,) if B == 0 else tuple(f * float(pi[order].mean()) for f in _MU_FACTORS):
-            greedy_pricing(order, seeds, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
-            rounds.spend(seeds * float(col_nnz[order].sum()) * (1 if mu == 0.0 else alpha))
+            # The conflict-priced passes scan every candidate per step: fewer seeds.
+            tries = seeds if mu == 0.0 else min(seeds, _MAX_PRICED_SEEDS)
+            greedy_pricing(order, tries, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
+            rounds.spend(tries * float(col_nnz[order].sum()) * (1 if mu == 0.0 else alpha))
             improving += [(values[s], tuple(sorted(members[s][members[s] >= 0].tolist())))
-                          for s in range(seeds) if values[s] > 1 + _EPS]
+                          for s in range(tries) if values[s] > 1 + _EPS]
         improving.sort(reverse=True)
         fresh = [g for g in dict.fromkeys(g for _, g in improving) if g not in master][:per_round]
         if not fresh:
