@@ -64,16 +64,15 @@ def test_lp_bound_is_never_below_the_brute_force_optimum(R, N, k, n, seed):
     assert bound <= rows_bound(problem) + 1e-9
 
 
-@pytest.mark.parametrize("ops", [1e5, 3e5, 1e6])
+@pytest.mark.parametrize("ops", [5e4, 1e5, 2e5])
 def test_lp_bound_cut_short_is_still_an_upper_bound(ops):
     """A budget that ends the rounds early gives a weaker bound, never an invalid one."""
     problem = _problem(6, 12, 4, 2, seed=7)
     opt = _optimum(problem)
     bound, stats = lp_bound(problem, np.arange(12), Budget(ops, deadline=float("inf")))
-    if bound is not None:
-        assert bound >= opt - 1e-9
     full, _ = lp_bound(problem, np.arange(12), Budget.start(10.0))
-    assert bound is None or bound >= full - 1e-9
+    assert not stats["converged"] and bound > full + 1e-6     # really cut short
+    assert bound >= opt - 1e-9
 
 
 def test_lp_bound_is_deterministic():
