@@ -19,7 +19,8 @@ Method: column generation (Mehrotra and Trick) on the warm-started master of
 pi(S) > 1 improves the LP. Pricing is a maximum-weight set of at most alpha
 columns with at most B conflicts: first a Numba greedy from the heaviest
 seed columns (:func:`._pricing.greedy_pricing`, cheap, finds most improving
-groups), then, when the greedy finds none, exactly: branch and bound for
+groups; for B > 0 also with conflicts priced at a share of the mean dual, and
+zero-dual columns filling the groups up so they are maximal), then, when the greedy finds none, exactly: branch and bound for
 B = 0 (:func:`._pricing.branch_and_bound_pricing`), CP-SAT otherwise (one
 binary per column; per row a conflict count c_r >= sum_{j in row} x_j - 1,
 sum_r c_r <= B, sum_j x_j <= alpha).
@@ -113,13 +114,15 @@ def _exact_pricing(weight, order, bits, csr, alpha: int, conflict_budget: int, o
     itself (raising its target on every set found).
     """
     col_ptr, col_rows, row_ptr, row_cols, R = csr
-    limit = min(_NODE_LIMIT, budget.steps_left(order.size))
+    # A node filters the candidates left against the new column's rows (bits for B = 0).
+    per_node = order.size * (1.0 if conflict_budget == 0 else max(1.0, (col_ptr[-1] / max(col_ptr.size - 1, 1))))
+    limit = min(_NODE_LIMIT, budget.steps_left(per_node))
     if certify or conflict_budget > 0:
         found = np.empty((1 if certify else _GROUPS_PER_ROUND, alpha), dtype=np.int64)
         target = 0.0 if certify else 1 + _EPS
         hits, finished, top, nodes = budget_branch_and_bound(order, col_ptr, col_rows, weight, alpha,
                                                             conflict_budget, R, target, limit, certify, found)
-        budget.spend(float(nodes) * order.size)
+        budget.spend(float(nodes) * per_node)
         if certify and finished:
             return [], top
         if not certify and hits:
@@ -129,7 +132,7 @@ def _exact_pricing(weight, order, bits, csr, alpha: int, conflict_budget: int, o
     else:
         found = np.empty((_GROUPS_PER_ROUND, alpha), dtype=np.int64)
         hits, finished = branch_and_bound_pricing(order, bits, weight, alpha, 1 + _EPS, limit, found)
-        budget.spend(float(limit if not finished else 0) * order.size)
+        budget.spend(float(limit if not finished else 0) * per_node)
         if hits:
             return [tuple(sorted(row[row >= 0].tolist())) for row in found[:hits]], math.inf
         if finished:
@@ -188,6 +191,21 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
         stats["exact_pricings"] += 1
         return _exact_pricing(pi, _positive_order(pi), bits, csr, alpha, B, options, stage_budget, certify)
 
+    def heuristic(pi):
+        """Improving groups the greedy grows under the duals ``pi``, best first."""
+        # Seeds among the positive duals; zero-dual columns last, so groups are filled up (maximal).
+        order = np.argsort(-pi, kind="stable")
+        seeds = min(int(np.count_nonzero(pi > 0)), _MAX_SEEDS)
+        grown = set()
+        for mu in (0.0,) if B == 0 else tuple(f * float(pi[order[:seeds]].mean()) for f in _MU_FACTORS):
+            # The conflict-priced passes scan every candidate per step: fewer seeds.
+            tries = seeds if mu == 0.0 else min(seeds, _MAX_PRICED_SEEDS)
+            greedy_pricing(order, tries, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
+            rounds.spend(tries * float(col_nnz.sum()) * (1 if mu == 0.0 else alpha))
+            grown |= {tuple(sorted(members[s][members[s] >= 0].tolist())) for s in range(tries)}
+        scored = sorted(((float(pi[list(g)].sum()), g) for g in grown if g not in master), reverse=True)
+        return [g for value, g in scored if value > 1 + _EPS][:per_round]
+
     best, last, converged = 0.0, None, False
     rounds = budget.share(1.0 - _CERTIFY_SHARE)
     while not rounds.exhausted:
@@ -196,18 +214,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
             break
         stats["rounds"] += 1
         last = pi
-        order = _positive_order(pi)
-        seeds = min(order.size, _MAX_SEEDS)
-        improving = []
-        for mu in (0.0,) if B == 0 else tuple(f * float(pi[order].mean()) for f in _MU_FACTORS):
-            # The conflict-priced passes scan every candidate per step: fewer seeds.
-            tries = seeds if mu == 0.0 else min(seeds, _MAX_PRICED_SEEDS)
-            greedy_pricing(order, tries, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
-            rounds.spend(tries * float(col_nnz[order].sum()) * (1 if mu == 0.0 else alpha))
-            improving += [(values[s], tuple(sorted(members[s][members[s] >= 0].tolist())))
-                          for s in range(tries) if values[s] > 1 + _EPS]
-        improving.sort(reverse=True)
-        fresh = [g for g in dict.fromkeys(g for _, g in improving) if g not in master][:per_round]
+        fresh = heuristic(pi)
         if not fresh:
             # The greedy's best value is no upper bound on pricing; only the exact model gives one.
             pricing = rounds.share(_PRICING_SHARE)
