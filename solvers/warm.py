@@ -46,7 +46,9 @@ def warm_up() -> None:
         return
     _warm = True
     from . import combine, group, permdiag
+    from .budget import Budget
     from .combine.lp_bound import lp_bound
+    from .group.lp_bound import lp_bound as group_lp_bound
     from .problem import Options
 
     options = Options(time_limit=60.0)
@@ -56,12 +58,12 @@ def warm_up() -> None:
         for name in builtin["p1"]:
             if name not in skip:
                 combine.solve(problem, name, options)
-        if problem.budget == 0:
-            lp_bound(problem, combine.solve(problem, "ffd", options).labels, options)
+        lp_bound(problem, combine.solve(problem, "ffd", options).labels, options)
     for problem in _p2_instances():
         for name, spec in builtin["p2"].items():
             if name not in skip and spec.supports(problem):
                 group.solve(problem, name, options)
+        group_lp_bound(problem, np.arange(problem.shape[1]), Budget.start(options.time_limit))
     E = np.random.default_rng(2).random((4, 4))
     permdiag.solve(permdiag.PermDiagProblem.from_weights(E, 2), "assign", options)
 
