@@ -163,7 +163,7 @@ def gap_table(after: list[dict], before: list[dict] | None) -> str:
         b = next((x for x in before or [] if x["name"] == r["name"] and x["gamma"] == r["gamma"]), None)
         # The restricted master's value is at least the LP's, so no LP bound exceeds its ceiling:
         # with this answer, an LP bound cannot report a gap below groups / ceil(master) - 1.
-        floor = "-" if not r.get("master") else f"{100 * (r['groups'] / math.ceil(r['master'] - 1e-6) - 1):.1f}%"
+        floor = "-" if not r.get("master") else f"{100 * max(0.0, r['groups'] / math.ceil(r['master'] - 1e-6) - 1):.1f}%"
         rows.append([r["suite"], r["name"], r["gamma"], r["groups"], f"{r['bound']} ({r['kind']})",
                      f"{100 * r['gap']:.1f}%", floor, "-" if b is None else f"{b['bound']} ({b['kind']})",
                      "-" if b is None else f"{100 * b['gap']:.1f}%"])

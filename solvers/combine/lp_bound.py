@@ -104,30 +104,32 @@ def _pricing_model(weight, row_cols, row_ptr, alpha: int, conflict_budget: int):
 
 
 def _exact_pricing(weight, order, bits, csr, alpha: int, conflict_budget: int, options: Options,
-                   budget: Budget, certify: bool = False):
+                   budget: Budget, certify: float | None = None):
     """(improving groups, proven upper bound on max pi(S); inf when groups were found).
 
     Branch and bound first (row bits for B = 0, row counts otherwise): it
     finds improving groups or proves there are none (upper bound 1 + _EPS);
     past its node limit, CP-SAT within ``budget``. ``certify``: only the
-    upper bound is wanted, so the branch and bound looks for the maximum
-    itself (raising its target on every set found).
+    upper bound is wanted, and ``certify`` is the weight of a known group, so
+    the branch and bound looks for the maximum itself, from just below it
+    (raising its target on every set found).
     """
     col_ptr, col_rows, row_ptr, row_cols, R = csr
     # A node filters the candidates left against the new column's rows (bits for B = 0).
     per_node = order.size * (1.0 if conflict_budget == 0 else max(1.0, (col_ptr[-1] / max(col_ptr.size - 1, 1))))
     limit = min(_NODE_LIMIT, budget.steps_left(per_node))
-    if certify or conflict_budget > 0:
-        found = np.empty((1 if certify else _GROUPS_PER_ROUND, alpha), dtype=np.int64)
-        target = 0.0 if certify else 1 + _EPS
+    exact = certify is None
+    if not exact or conflict_budget > 0:
+        found = np.empty((_GROUPS_PER_ROUND if exact else 1, alpha), dtype=np.int64)
+        target = 1 + _EPS if exact else certify * (1 - 1e-9)
         hits, finished, top, nodes = budget_branch_and_bound(order, col_ptr, col_rows, weight, alpha,
-                                                            conflict_budget, R, target, limit, certify, found)
+                                                            conflict_budget, R, target, limit, not exact, found)
         budget.spend(float(nodes) * per_node)
-        if certify and finished:
-            return [], top
-        if not certify and hits:
+        if not exact and finished:
+            return [], max(top, certify)
+        if exact and hits:
             return [tuple(sorted(row[row >= 0].tolist())) for row in found[:hits]], math.inf
-        if not certify and finished:
+        if exact and finished:
             return [], 1 + _EPS
     else:
         found = np.empty((_GROUPS_PER_ROUND, alpha), dtype=np.int64)
@@ -187,7 +189,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
     values = np.empty(min(n, _MAX_SEEDS))
     col_nnz = np.diff(col_ptr)
 
-    def exact(pi, stage_budget, certify=False):
+    def exact(pi, stage_budget, certify=None):
         stats["exact_pricings"] += 1
         return _exact_pricing(pi, _positive_order(pi), bits, csr, alpha, B, options, stage_budget, certify)
 
@@ -203,10 +205,11 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
             greedy_pricing(order, tries, col_ptr, col_rows, pi, alpha, B, problem.shape[0], mu, members, values)
             rounds.spend(tries * float(col_nnz.sum()) * (1 if mu == 0.0 else alpha))
             grown |= {tuple(sorted(members[s][members[s] >= 0].tolist())) for s in range(tries)}
-        scored = sorted(((float(pi[list(g)].sum()), g) for g in grown if g not in master), reverse=True)
-        return [g for value, g in scored if value > 1 + _EPS][:per_round]
+        scored = sorted(((float(pi[list(g)].sum()), g) for g in grown), reverse=True)
+        fresh = [g for value, g in scored if value > 1 + _EPS and g not in master][:per_round]
+        return fresh, scored[0][0] if scored else 0.0
 
-    best, last, converged = 0.0, None, False
+    best, last, top, converged = 0.0, None, 0.0, False
     rounds = budget.share(1.0 - _CERTIFY_SHARE)
     while not rounds.exhausted:
         pi = master.solve(rounds)
@@ -214,7 +217,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
             break
         stats["rounds"] += 1
         last = pi
-        fresh = heuristic(pi)
+        fresh, top = heuristic(pi)
         if not fresh:
             # The greedy's best value is no upper bound on pricing; only the exact model gives one.
             pricing = rounds.share(_PRICING_SHARE)
@@ -229,7 +232,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
             master.add(group)
     budget.charge(rounds)
     if not converged and last is not None:
-        _, upper = exact(last, budget, certify=True)
+        _, upper = exact(last, budget, certify=top)
         best = max(best, farley_bound(last, upper))
     stats.update(groups=len(master), pivots=master.pivots, lp=best, master=master.value, converged=converged)
     return int(math.ceil(best - 1e-6)), stats
