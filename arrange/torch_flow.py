@@ -49,7 +49,8 @@ from .io import as_arrays, load_model, weight_masks
 from .pipeline import PackReport, pack_layers
 from .prune import prune_layers
 
-__all__ = ["ArrangedModule", "arrange_module", "install_masks", "load_arrays", "numpy_state", "pruned_tensors"]
+__all__ = ["ArrangedModule", "arrange_module", "compress_module", "install_masks", "load_arrays", "numpy_state",
+           "output_positions", "pruned_tensors"]
 
 
 @dataclass
@@ -57,10 +58,14 @@ class ArrangedModule:
     """What :func:`arrange_module` hands back.
 
     ``module``: the same module, now carrying the keep-masks as prune masks;
-    ``report``: the :class:`~arrange.pipeline.PackReport` (per-layer rows,
-    faults in ``skipped``, ``not_selected``, ``results`` with each layer's
-    ``CombineResult``); ``masks``: state-dict weight name -> bool keep-mask of
-    the full weight; ``packed``: layer name -> ``ColumnCombined``.
+    ``report``: the :class:`~arrange.pipeline.PackReport` of
+    :func:`arrange_module` (per-layer rows, faults in ``skipped``,
+    ``not_selected``, ``results`` with each layer's ``CombineResult``, the
+    metric by step in ``accuracy`` when an evaluator was given) or the
+    :class:`~arrange.joint.CompressReport` of :func:`compress_module` (stages
+    with the metric, ``layers`` of ``LayerOutcome``); ``masks``: state-dict
+    weight name -> bool keep-mask of the full weight; ``packed``: layer name ->
+    ``ColumnCombined`` (P1; None for a P2 layer of compress_module).
     """
 
     module: torch.nn.Module
@@ -70,14 +75,16 @@ class ArrangedModule:
 
     @property
     def results(self) -> dict:
-        """Layer name -> the checked ``solvers.CombineResult`` (``.keep_mask``, ``.groups``, ...)."""
-        return self.report.results
+        """Layer name -> the checked ``solvers.CombineResult`` (``.keep_mask``, ``.groups``, ...) of a pack,
+        or the ``LayerOutcome`` (``.allowed``, ``.weights``, ...) of a compression."""
+        results = getattr(self.report, "results", None)
+        return results if results is not None else {o.name: o for o in self.report.layers}
 
 
 def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, solver="auto",
                    time_limit: float = 10.0, seed: int = 0, sparsity: float | None = None,
                    scope: str = "layer", include=None, exclude=None, apply: bool = True,
-                   advise: bool = True) -> ArrangedModule:
+                   advise: bool = True, evaluate=None, finetune=None) -> ArrangedModule:
     """Pack every selected conv/linear weight of ``module`` and install the keep-masks as prune masks.
 
     Parameters
@@ -90,6 +97,13 @@ def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, 
     apply : install the masks with ``prune.custom_from_mask`` (in place); False
         leaves the module untouched and only returns them.
     advise : measure a gamma ladder on layers whose packing is larger than dense.
+    evaluate : optional ``evaluate(module) -> float`` (higher is better); the
+        metric of the dense, pruned and packed module goes in ``report.accuracy``.
+    finetune : optional ``finetune(module) -> None``, your training loop, run on
+        the packed module with the keep-masks registered through
+        ``torch.nn.utils.prune`` (see :func:`arrange.hooks.torch_hooks`); the
+        packing is re-encoded from the trained weights (same groups) and, with
+        ``evaluate``, ``report.accuracy["finetuned"]`` measured.
 
     Returns
     -------
@@ -103,6 +117,8 @@ def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, 
     """
     if not isinstance(module, torch.nn.Module):
         raise ArrangeError(f"arrange_module takes a torch.nn.Module, got a {type(module).__name__}")
+    if finetune is not None and not apply:
+        raise ArrangeError("finetune trains the module in place, so it needs apply=True")
     model = load_model(module, include=include, exclude=exclude)
     layers = model.layers
     if sparsity:
@@ -113,9 +129,56 @@ def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, 
                                  seed=seed, skipped=model.skipped, not_selected=model.not_selected,
                                  advise=advise, keys=model.keys)
     masks = weight_masks(layers, report.keep_masks, model.keys)
+    if evaluate is not None or finetune is not None:
+        from .hooks import pack_metrics, torch_hooks
+
+        hooks = torch_hooks(module, evaluate or (lambda m: 0.0), finetune=finetune)
+        metrics, tuned, packed = pack_metrics(hooks, model.layers, layers, packed, finetune=finetune is not None,
+                                              seed=seed)
+        if evaluate is not None:
+            report.accuracy = metrics
+        if tuned is not None:
+            load_arrays(module, tuned)
     if apply:
         install_masks(module, masks)
     return ArrangedModule(module, report, masks, packed)
+
+
+def compress_module(module: torch.nn.Module, cfg=None, evaluate=None, finetune=None, schedule=None,
+                    include=None, exclude=None, jobs: int = 1, finetune_rounds: int = 1,
+                    apply: bool = True) -> ArrangedModule:
+    """The Tight Compression flow (:func:`arrange.joint.compress_model`) on ``module``, masks back.
+
+    ``cfg``: a :class:`~arrange.compress.CompressConfig` (default: its
+    defaults); ``evaluate(module) -> float`` and ``finetune(module) -> None``
+    as for :func:`arrange_module` (the metric goes in each stage, fine-tuning
+    runs after every stage's arrangement; it needs ``evaluate``); ``schedule``, ``jobs``,
+    ``finetune_rounds`` as compress_model. With ``apply`` the module ends up
+    holding the compressed (quantised, arranged, fine-tuned) weights, with
+    ``masks`` (where they are nonzero) installed by ``prune.custom_from_mask``.
+    A fault in a user function raises :class:`~arrange.joint.CompressError`,
+    whose ``report`` holds what finished.
+    """
+    from .compress import CompressConfig
+    from .hooks import torch_hooks
+    from .joint import compress_model
+
+    if not isinstance(module, torch.nn.Module):
+        raise ArrangeError(f"compress_module takes a torch.nn.Module, got a {type(module).__name__}")
+    cfg = CompressConfig() if cfg is None else cfg
+    model = load_model(module, include=include, exclude=exclude)
+    if finetune is not None and evaluate is None:
+        raise ArrangeError("fine-tuning in the compress flow needs an evaluator too: every stage reports the metric")
+    hooks = None if evaluate is None else torch_hooks(module, evaluate, finetune=finetune)
+    base = numpy_state(module)
+    report = compress_model(model.layers, cfg, hooks=hooks, schedule=schedule, jobs=jobs,
+                            finetune_rounds=finetune_rounds)
+    report.skipped = list(model.skipped) + report.skipped
+    masks = weight_masks(model.layers, {o.name: o.weights != 0 for o in report.layers}, model.keys)
+    if apply:
+        load_arrays(module, {**base, **report.state})
+        install_masks(module, masks)
+    return ArrangedModule(module, report, masks, {o.name: o.packed for o in report.layers})
 
 
 def install_masks(module: torch.nn.Module, masks: Mapping) -> None:
@@ -188,3 +251,43 @@ def load_arrays(module: torch.nn.Module, state: Mapping) -> torch.nn.Module:
         # what torch's forward pre-hook does, now, so code reading module.weight before a forward sees it
         setattr(sub, name, hook.apply_mask(sub))
     return module
+
+
+def output_positions(module: torch.nn.Module, example) -> dict:
+    """Output positions M of every Conv2d and Linear submodule on one forward pass of ``example``.
+
+    ``example``: the input tensor (or a tuple of positional inputs). A conv's
+    M is batch x output height x width (its stride, padding, dilation and the
+    pooling before it all show), a linear layer's the number of vectors it
+    multiplies (tokens x batch for a transformer); a module called twice counts
+    both calls. Returns module name -> M; modules the pass never reached are
+    absent. Raises ArrangeError (one line) when the forward pass fails.
+    """
+    counts: dict = {}
+    handles = []
+
+    def record(name):
+        def hook(m, inputs, out):
+            channels = out.shape[1] if isinstance(m, torch.nn.Conv2d) else out.shape[-1]
+            counts[name] = counts.get(name, 0) + out.numel() // max(int(channels), 1)
+
+        return hook
+
+    for name, m in module.named_modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            handles.append(m.register_forward_hook(record(name)))
+    args = example if isinstance(example, tuple) else (example,)
+    training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(*args)
+    except Exception as exc:  # noqa: BLE001 - a user's forward can fail in any way on a wrong shape
+        shapes = ", ".join(f"{tuple(a.shape)} {str(a.dtype).replace('torch.', '')}" for a in args
+                           if isinstance(a, torch.Tensor))
+        raise ArrangeError(f"the forward pass on an input of shape {shapes} failed ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]}); check --input-shape / --tokens") from None
+    finally:
+        module.train(training)
+        for h in handles:
+            h.remove()
+    return counts
