@@ -15,6 +15,7 @@ import sys
 from . import cli_formats
 from .argtypes import nonneg_float, params_dict, positive_float, positive_int, schedule, solver_param, sparsity
 from .errors import ArrangeError
+from .usermodel import add_model_options
 
 __all__ = ["main"]
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
     _add_selection_options(p)
+    add_model_options(p, shapes=False)
     p.set_defaults(func=_cmd_pack)
     d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
     _add_pack_options(d, 0.7, "global", time_limit=2.0)
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots, masks and the hardware export")
     _add_selection_options(c)
+    add_model_options(c)
     c.set_defaults(func=_cmd_compress)
     sub.add_parser("solvers", help="list the solvers with one line each").set_defaults(func=_cmd_solvers)
     b = sub.add_parser("bench", help="run a benchmark suite")
@@ -110,15 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(source: str, args=None):
-    from .io import load_model
+def _load(args):
+    """The model argument with its selection, evaluator, module and output positions (arrange.usermodel)."""
+    from .usermodel import resolve
 
-    select = dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None))
-    if source == "digits":
-        from .models.digits import DIGITS_GROUPS, DIGITS_WEIGHTS
-
-        return load_model(DIGITS_WEIGHTS, groups=DIGITS_GROUPS, **select)
-    return load_model(source, **select)
+    return resolve(args, dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None)))
 
 
 def _cmd_pack(args) -> int:
@@ -131,7 +130,8 @@ def _cmd_pack(args) -> int:
     source = args.model
     params = params_dict(args.param)
     check_solver("p1", args.solver, params)
-    model = _load(source, args)
+    user = _load(args)
+    model = user.model
     layers = model.layers
     if args.sparsity:
         from .prune import prune_layers
@@ -144,10 +144,18 @@ def _cmd_pack(args) -> int:
                                  skipped=model.skipped, not_selected=model.not_selected, keys=model.keys,
                                  progress=not args.json, params=params)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
-    if source == "digits" and report.layers:
-        report.accuracy = _digits_accuracy(model.layers, layers, packed)
+    tuned = None
+    if report.layers and (user.hooks is not None or source == "digits"):
+        from .hooks import digits_hooks, pack_metrics
+
+        hooks = user.hooks or digits_hooks(epochs=0)
+        report.params["metric"] = f"--eval {args.eval}" if user.hooks else "digits test accuracy"
+        report.accuracy, tuned, packed = pack_metrics(hooks, model.layers, layers, packed,
+                                                      finetune=bool(args.finetune), seed=args.seed)
     if args.out:
         write_pack_report(report, packed, args.out, masks=weight_masks(layers, report.keep_masks, model.keys))
+        if tuned is not None:
+            _write_state(tuned, args.out)
     print(to_json(report) if args.json else format_table(report))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
@@ -173,9 +181,10 @@ def _cmd_compress(args) -> int:
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
-    model = _load(args.model, args)
-    hooks = None
-    if args.model == "digits":
+    user = _load(args)
+    model = user.model
+    hooks = user.hooks
+    if hooks is None and args.model == "digits":
         from .hooks import digits_hooks
 
         hooks = functools.partial(digits_hooks, epochs=args.epochs, lr=args.lr)
@@ -190,16 +199,14 @@ def _cmd_compress(args) -> int:
         return 0
     error = None
     try:
-        report = compress_model(model.layers, cfg, hooks=hooks and hooks(), schedule=args.schedule,
+        report = compress_model(model.layers, cfg, hooks=hooks() if isinstance(hooks, functools.partial) else hooks,
+                                schedule=args.schedule,
                                 jobs=args.jobs, progress=not args.json, finetune_rounds=args.rounds)
     except CompressError as exc:
         report, error = exc.report, str(exc)
     report.skipped = list(model.skipped) + report.skipped
-    hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes)
-    if args.model == "digits":
-        from .models.digits import digits_pixels
-
-        hw["pixels"] = digits_pixels()
+    hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes, pixels=user.pixels,
+              pixels_note=user.pixels_note)
     if args.out:
         write_compress_report(report, args.out, model_layers=model.layers, **hw)
         _write_compress_masks(report, model, args.out)
@@ -220,15 +227,15 @@ def _write_compress_masks(report, model, out_dir: str) -> None:
     write_masks(weight_masks(model.layers, keep, model.keys), out_dir)
 
 
-def _digits_accuracy(dense, pruned, packed) -> dict:
-    """Test accuracy of the embedded CNN: dense, pruned, and decoded from the packed layers."""
-    from .formats import column_combine
-    from .models.digits import evaluate_digits
+def _write_state(state: dict, out_dir: str) -> None:
+    """finetuned.pt: the fine-tuned model's state dict (torch tensors; torch.load(weights_only=True))."""
+    import os
 
-    decoded = [l.with_matrix(column_combine.decode(packed[l.name])) if l.name in packed else l
-               for l in pruned]
-    return {"dense": evaluate_digits(dense), "pruned": evaluate_digits(pruned),
-            "packed": evaluate_digits(decoded)}
+    import numpy as np
+    import torch
+
+    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+               os.path.join(out_dir, "finetuned.pt"))
 
 
 def _cmd_solvers(args) -> int:

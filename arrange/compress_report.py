@@ -54,14 +54,15 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int):
 
 
 def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: str = "ws",
-             pixels: dict | None = None, subword_lanes: int | None = None) -> dict:
+             pixels: dict | None = None, subword_lanes: int | None = None, pixels_note: str = "") -> dict:
     """Cycles, utilisation and energy per layer and in total: dense, baseline, engine.
 
     ``pixels`` maps a layer to its output pixels M (the GEMM's M); a layer not
     in it counts as M = 1 (one input vector), exact for linear layers and an
     underestimate of a conv's work, so the report names those layers.
     ``subword_lanes``: subword cells per PE for a subword packing (None: b/s,
-    the lanes of a b-bit PE; 1: a whole PE per subword).
+    the lanes of a b-bit PE; 1: a whole PE per subword). ``pixels_note``: where
+    ``pixels`` came from (a forward pass, an assumption), stated in the report.
     """
     pixels = pixels or {}
     lanes = _lanes(report.config, subword_lanes)
@@ -92,7 +93,7 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
     assumed = [o.name for o in report.layers if o.name not in pixels]
     array = {"rows": rows, "cols": cols, "dataflow": dataflow, "subword_lanes": lanes}
     return {"array": array, "layers": per_layer, "total": total,
-            "pixels_assumed_1": assumed}
+            "pixels_assumed_1": assumed, "pixels_note": pixels_note}
 
 
 def _layer_row(o: LayerOutcome) -> dict:
@@ -151,8 +152,11 @@ def format_compress(report: CompressReport, **hw) -> str:
         parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]}{lanes})',
                   markdown_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
                             hrows)]
+        if d["hardware"]["pixels_note"]:
+            parts.append(d["hardware"]["pixels_note"])
         if d["hardware"]["pixels_assumed_1"]:
-            parts.append("output pixels unknown, counted as M = 1: " + ", ".join(d["hardware"]["pixels_assumed_1"]))
+            parts.append("output positions unknown (give --input-shape C,H,W or --tokens T), counted as M = 1: "
+                         + ", ".join(d["hardware"]["pixels_assumed_1"]))
         if "speedup_vs_baseline" in ht.get("engine", {}):
             parts.append(f'engine vs column combining: {ht["engine"]["speedup_vs_baseline"]:.2f}x throughput, '
                          f'{ht["engine"]["energy_eff_vs_baseline"]:.2f}x energy efficiency')

@@ -88,7 +88,11 @@ def format_table(report) -> str:
     if report.layers:
         out.append(f"verified: {len(report.layers)} layers decode exactly to their pruned matrices")
     if report.accuracy:
-        out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+        metric = report.params.get("metric", "digits test accuracy")
+        if metric == "digits test accuracy":
+            out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+        else:
+            out.append(f"metric ({metric}): " + ", ".join(f"{k} {v:.4g}" for k, v in report.accuracy.items()))
     out += [f"advice {r.name}: {r.advice['message']}" for r in report.layers if r.advice]
     summary = selection_summary(report.not_selected)
     if summary:

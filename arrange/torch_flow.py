@@ -49,8 +49,8 @@ from .io import as_arrays, load_model, weight_masks
 from .pipeline import PackReport, pack_layers
 from .prune import prune_layers
 
-__all__ = ["ArrangedModule", "arrange_module", "compress_module", "install_masks", "load_arrays", "numpy_state",
-           "output_positions", "pruned_tensors"]
+__all__ = ["ArrangedModule", "arrange_module", "compress_module", "import_module", "install_masks", "load_arrays",
+           "numpy_state", "output_positions", "pruned_tensors"]
 
 
 @dataclass
@@ -79,6 +79,22 @@ class ArrangedModule:
         or the ``LayerOutcome`` (``.allowed``, ``.weights``, ...) of a compression."""
         results = getattr(self.report, "results", None)
         return results if results is not None else {o.name: o for o in self.report.layers}
+
+
+def import_module(module: torch.nn.Module, include=None, exclude=None):
+    """:func:`arrange.io.load_model` on ``module``, its layers holding copies of the weights.
+
+    The importer's arrays may share memory with the module's parameters, and
+    every later :func:`load_arrays` (evaluating a stage) writes into those, so
+    the layers would silently change under the pipeline; copies keep them the
+    weights the module had when imported.
+    """
+    from dataclasses import replace
+
+    model = load_model(module, include=include, exclude=exclude)
+    model.layers = [replace(l, weight=l.weight.copy(), mask=None if l.mask is None else l.mask.copy())
+                    for l in model.layers]
+    return model
 
 
 def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, solver="auto",
@@ -119,7 +135,7 @@ def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, 
         raise ArrangeError(f"arrange_module takes a torch.nn.Module, got a {type(module).__name__}")
     if finetune is not None and not apply:
         raise ArrangeError("finetune trains the module in place, so it needs apply=True")
-    model = load_model(module, include=include, exclude=exclude)
+    model = import_module(module, include=include, exclude=exclude)
     layers = model.layers
     if sparsity:
         layers = prune_layers(layers, sparsity, scope=scope)
@@ -166,7 +182,7 @@ def compress_module(module: torch.nn.Module, cfg=None, evaluate=None, finetune=N
     if not isinstance(module, torch.nn.Module):
         raise ArrangeError(f"compress_module takes a torch.nn.Module, got a {type(module).__name__}")
     cfg = CompressConfig() if cfg is None else cfg
-    model = load_model(module, include=include, exclude=exclude)
+    model = import_module(module, include=include, exclude=exclude)
     if finetune is not None and evaluate is None:
         raise ArrangeError("fine-tuning in the compress flow needs an evaluator too: every stage reports the metric")
     hooks = None if evaluate is None else torch_hooks(module, evaluate, finetune=finetune)
