@@ -13,6 +13,7 @@ import dataclasses
 import sys
 
 from . import cli_formats
+from . import defaults as D
 from .argtypes import nonneg_float, params_dict, positive_float, positive_int, schedule, solver_param, sparsity
 from .errors import ArrangeError
 from .usermodel import add_model_options
@@ -22,21 +23,20 @@ __all__ = ["main"]
 EXIT_BAD_INPUT = 2
 
 
-def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer",
-                      time_limit=10.0):
-    p.add_argument("--alpha", type=positive_int, default=8, help="max columns per group (default 8)")
-    p.add_argument("--gamma", type=nonneg_float, default=0.0,
-                   help="conflict budget per group, as a fraction of rows (default 0)")
-    p.add_argument("--solver", default="auto",
+def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer"):
+    p.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="max columns per group")
+    p.add_argument("--gamma", type=nonneg_float, default=D.GAMMA,
+                   help="conflict budget per group, as a fraction of rows")
+    p.add_argument("--solver", default=D.SOLVER,
                    help="P1 solver: a name from `arrange solvers`, or module:function / file.py:function for your "
-                        "own (default auto)")
+                        "own")
     p.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable; `arrange solvers` lists them)")
-    p.add_argument("--time-limit", type=positive_float, default=time_limit, help="seconds per layer")
+    p.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     p.add_argument("--sparsity", type=sparsity, default=sparsity_default,
-                   help="magnitude-prune to this sparsity first (default: %(default)s)")
+                   help="magnitude-prune to this sparsity first (default: keep the model's zeros)")
     p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=D.SEED, help="seed of every solver")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz and masks.npz/.pt here")
 
@@ -53,53 +53,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arrange", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)")
+    p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)",
+                       formatter_class=D.HelpFormatter)
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
     _add_selection_options(p)
     add_model_options(p, shapes=False)
     p.set_defaults(func=_cmd_pack)
-    d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
-    _add_pack_options(d, 0.7, "global", time_limit=2.0)
-    d.set_defaults(func=_cmd_pack, model="digits")
-    c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
+    d = sub.add_parser("demo", help="the Tight Compression flow on the embedded digits CNN in about a minute",
+                       description="Runs `arrange compress " + " ".join(D.DEMO_ARGS) + "` and prints a summary; "
+                                   "any compress option given after `demo` overrides these.")
+    d.add_argument("rest", nargs=argparse.REMAINDER, help="compress options, e.g. --json or --out DIR")
+    d.set_defaults(func=_cmd_demo)
+    c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)",
+                       formatter_class=D.HelpFormatter)
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
                    help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
-    c.add_argument("--alpha", type=positive_int, default=8)
-    c.add_argument("--gamma", type=nonneg_float, default=0.0)
+    c.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="p1 max columns per group")
+    c.add_argument("--gamma", type=nonneg_float, default=D.GAMMA, help="p1 conflict budget per group (fraction of rows)")
     c.add_argument("--k", type=positive_int, default=8, help="p2 group size")
     c.add_argument("--n", type=positive_int, default=1, help="p2 weights kept per group and row")
-    c.add_argument("--bits", type=positive_int, default=8, help="weight bit width b")
-    c.add_argument("--subword", type=int, default=4, help="subword width s; 0 arranges whole weights")
+    c.add_argument("--bits", type=positive_int, default=D.BITS, help="weight bit width b")
+    c.add_argument("--subword", type=int, default=D.SUBWORD,
+                   help="subword width s: each b-bit weight is arranged as b/s signed s-bit subwords; "
+                        "0 arranges whole weights")
     c.add_argument("--subword-sparsity", type=sparsity, default=0.0,
                    help="fraction of nonzero subwords pruned (smallest contributions)")
-    c.add_argument("--sparsity", type=sparsity, default=0.8, help="weight sparsity (final stage)")
+    c.add_argument("--sparsity", type=sparsity, default=D.COMPRESS_SPARSITY, help="weight sparsity (final stage)")
     c.add_argument("--schedule", type=schedule, default=None,
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
     c.add_argument("--scope", choices=["layer", "global"], default="layer")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
-    c.add_argument("--solver", default="auto",
-                   help="the problem's solver: a name from `arrange solvers`, or module:function (default auto)")
+    c.add_argument("--solver", default=D.SOLVER,
+                   help="the problem's solver: a name from `arrange solvers`, or module:function")
     c.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
-    c.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per layer")
+    c.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
-    c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
-    c.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
+    c.add_argument("--epochs", type=int, default=D.COMPRESS_EPOCHS, help="fine-tuning epochs per round (digits)")
+    c.add_argument("--lr", type=positive_float, default=D.LR, help="fine-tuning learning rate (digits)")
     c.add_argument("--rounds", type=positive_int, default=1,
                    help="fine-tuning rounds per stage, projecting onto the packing after each")
     c.add_argument("--sweep", metavar="LEVELS", default=None,
                    help="sweep sparsity: a number of levels (e.g. 10: 0.5..0.95) or comma-separated "
                         "sparsities; writes sweep.json/.md and accuracy_vs_compression.png, engine vs "
                         "column combining through the same flow")
-    c.add_argument("--rows", type=positive_int, default=32, help="systolic array rows")
-    c.add_argument("--cols", type=positive_int, default=32, help="systolic array columns")
+    c.add_argument("--rows", type=positive_int, default=D.COMPRESS_ARRAY[0], help="systolic array rows")
+    c.add_argument("--cols", type=positive_int, default=D.COMPRESS_ARRAY[1], help="systolic array columns")
     c.add_argument("--subword-lanes", type=positive_int, default=None,
                    help="subword cells per PE (default bits/subword: each b-bit PE splits into s-bit "
                         "lanes; 1: a whole PE per subword)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=D.SEED, help="seed of solvers and fine-tuning")
+    c.add_argument("--json", action="store_true", help="print machine-readable JSON")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots, masks and the hardware export")
     _add_selection_options(c)
     add_model_options(c)
@@ -210,12 +216,26 @@ def _cmd_compress(args) -> int:
     if args.out:
         write_compress_report(report, args.out, model_layers=model.layers, **hw)
         _write_compress_masks(report, model, args.out)
-    print(compress_json(report, **hw) if args.json else format_compress(report, **hw))
+    if args.json:
+        print(compress_json(report, **hw))
+    elif getattr(args, "demo", False):
+        from .compress_report import format_demo
+
+        print(format_demo(report, **hw))
+    else:
+        print(format_compress(report, **hw))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
     if error:
         print(f"arrange: {error}", file=sys.stderr)
     return EXIT_BAD_INPUT if report.skipped or error else 0
+
+
+def _cmd_demo(args) -> int:
+    """``compress`` with :data:`arrange.defaults.DEMO_ARGS` (overridden by what follows ``demo``), summarised."""
+    options = build_parser().parse_args(["compress", *D.DEMO_ARGS, *args.rest])
+    options.demo = True
+    return _cmd_compress(options)
 
 
 def _write_compress_masks(report, model, out_dir: str) -> None:

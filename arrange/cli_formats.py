@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from . import defaults as D
 from .errors import ArrangeError
 from .report import jsonable
 
@@ -23,17 +24,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from .usermodel import add_model_options
 
     p = subparsers.add_parser("formats", help="compare all packed formats at matched accuracy (digits CNN or "
-                                              "your model with --eval)")
+                                              "your model with --eval)", formatter_class=D.HelpFormatter)
     p.add_argument("model", help="`digits` (the embedded CNN, its accuracy and fine-tuning), or a checkpoint "
                                  "with --eval and --model-builder (and optionally --finetune)")
-    p.add_argument("--formats", default=",".join(FORMATS),
-                   help="comma-separated formats (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per setting (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rows", type=int, default=8, help="systolic array rows (default 8)")
-    p.add_argument("--cols", type=int, default=8, help="systolic array columns = FC engine PEs (default 8)")
-    p.add_argument("--dataflow", choices=["ws", "os", "is"], default="ws")
-    p.add_argument("--time-limit", type=float, default=5.0, help="solver seconds per layer (default 5)")
+    p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    p.add_argument("--epochs", type=int, default=D.FORMATS_EPOCHS,
+                   help="fine-tuning epochs per setting (digits' built-in fine-tuning)")
+    p.add_argument("--seed", type=int, default=D.SEED, help="seed of solvers and fine-tuning")
+    p.add_argument("--rows", type=int, default=D.FORMATS_ARRAY[0], help="systolic array rows")
+    p.add_argument("--cols", type=int, default=D.FORMATS_ARRAY[1], help="systolic array columns = FC engine PEs")
+    p.add_argument("--dataflow", choices=["ws", "os", "is"], default="ws", help="array dataflow")
+    p.add_argument("--time-limit", type=float, default=D.TIME_LIMIT, help="solver seconds per layer")
     p.add_argument("--solver", action="append", default=[], metavar="FORMAT=NAME",
                    help="solver for a format, e.g. column_combine=auto (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")

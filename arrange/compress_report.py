@@ -16,12 +16,13 @@ import numpy as np
 
 import hwmodel
 
+from . import defaults as D
 from .compress import CompressConfig, LayerOutcome
 from .joint import CompressReport
 from .report import jsonable, markdown_table, or_dash
 
-__all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
-           "export_items", "packed_form"]
+__all__ = ["hardware", "report_dict", "format_compress", "format_demo", "settings_line", "compress_json",
+           "write_compress_report", "export_items", "packed_form"]
 
 
 def _lanes(cfg: CompressConfig, subword_lanes: int | None) -> int:
@@ -123,11 +124,24 @@ def compress_json(report: CompressReport, **hw) -> str:
     return json.dumps(jsonable(report_dict(report, **hw)), indent=2)
 
 
+def settings_line(cfg: CompressConfig, schedule) -> str:
+    """What decided the compression, in one line (the subword view stated, never implicit)."""
+    problem = (f"p1 (alpha {cfg.alpha}, gamma {cfg.gamma:g})" if cfg.problem == "p1"
+               else f"p2 (k {cfg.k}, n {cfg.n})")
+    view = (f"{cfg.bits}-bit weights arranged whole" if cfg.subword is None else
+            f"{cfg.bits}-bit weights arranged as {cfg.bits // cfg.subword} signed {cfg.subword}-bit subwords each "
+            f"(--subword 0: whole weights)")
+    rounds = f"{len(schedule)} rounds to " if len(schedule) > 1 else ""
+    sub = f", subword sparsity {cfg.subword_sparsity:g}" if cfg.subword_sparsity else ""
+    return (f"settings: {problem}; {view}{sub}; {rounds}sparsity {schedule[-1]:g} ({cfg.scope} scope); "
+            f"solver {cfg.solver}, {cfg.time_limit:g} s per layer, seed {cfg.seed}")
+
+
 def format_compress(report: CompressReport, **hw) -> str:
-    """Markdown: stages, per-layer numbers with model total, hardware totals."""
+    """Markdown: settings, stages, per-layer numbers with model total, hardware totals."""
     d = report_dict(report, **hw)
     parts = [f"**Stopped early:** {report.error}"] if report.error else []
-    parts += ["## Accuracy by stage",
+    parts += [settings_line(report.config, report.schedule), "## Accuracy by stage",
               markdown_table(["step", "sparsity", "metric", "matrix x", "storage x", "greedy-cc x"],
                         [[s["step"], or_dash(s["sparsity"]), or_dash(s["metric"], "{:.4f}"), or_dash(s["compression"]),
                           or_dash(s["storage_compression"]), or_dash(s["baseline_compression"])]
@@ -163,6 +177,52 @@ def format_compress(report: CompressReport, **hw) -> str:
     for n, e in report.skipped:
         parts.append(f"skipped {n}: {e}")
     return "\n\n".join(parts)
+
+
+#: the line ``./run demo`` ends with: what to try on your own model
+NEXT_STEP = ("Next, your own model: ./run arrange compress model.pth --model-builder mine.py:build "
+             "--eval mine.py:evaluate [--finetune mine.py:finetune] --input-shape 3,224,224 --out out/mine "
+             "(README, 'Your own model')")
+
+
+def format_demo(report: CompressReport, **hw) -> str:
+    """The newcomer's summary of a compression: the headline numbers, the layers, the next command."""
+    d = report_dict(report, **hw)
+    t = d["total"]
+    stages = [s for s in report.stages if s.metric is not None]
+    lines = ["Tight Compression of the embedded digits CNN: prune, quantise, arrange, fine-tune",
+             settings_line(report.config, report.schedule), ""]
+    if t:
+        base = t.get("baseline_compression")
+        lines.append(f"  matrix compression   {t['matrix_compression']:6.2f}x" + (
+            f"   (column combining on the same pruned weights: {base:.2f}x)" if base else ""))
+        lines.append(f"  storage compression  {t['storage_compression']:6.2f}x   (packed values + index bits "
+                     f"vs dense {report.config.bits}-bit weights)")
+    if len(stages) >= 2:
+        first, last = stages[0].metric, stages[-1].metric
+        lines.append(f"  accuracy             {first:.2%} -> {last:.2%} ({100 * (last - first):+.2f} pt, "
+                     f"{stages[-1].step} model)")
+    ht = d["hardware"].get("total", {}) if d["hardware"] else {}
+    if "engine" in ht:
+        a = d["hardware"]["array"]
+        vs = (f"; {ht['engine']['speedup_vs_baseline']:.2f}x / {ht['engine']['energy_eff_vs_baseline']:.2f}x "
+              f"vs column combining" if "speedup_vs_baseline" in ht["engine"] else "")
+        lines.append(f"  hardware             {ht['engine']['speedup_vs_dense']:.2f}x throughput, "
+                     f"{ht['engine']['energy_eff_vs_dense']:.2f}x energy efficiency vs dense on a "
+                     f"{a['rows']}x{a['cols']} {a['dataflow']} array{vs}")
+    if t:
+        lines.append(f"  wall time            {t.get('wall_seconds', t['seconds']):.0f} s")
+    rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', or_dash(r["sparsity"], "{:.1%}"), r["packed_cols"],
+             or_dash(r["matrix_compression"]), or_dash(r["storage_compression"]), or_dash(r["baseline_compression"])]
+            for r in d["layers"]]
+    lines += ["", markdown_table(["layer", "shape", "sparsity", "packed cols", "matrix x", "storage x",
+                                  "greedy-cc x"], rows), ""]
+    if report.error:
+        lines.append(f"stopped early: {report.error}")
+    lines += [f"skipped {n}: {e}" for n, e in report.skipped]
+    lines.append("Every stage: ./run arrange compress " + " ".join(D.DEMO_ARGS))
+    lines.append(NEXT_STEP)
+    return "\n".join(lines)
 
 
 def _plots(report: CompressReport, d: dict, out_dir: str) -> list:

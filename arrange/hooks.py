@@ -60,7 +60,8 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
                 finetune: Callable | None = None) -> Hooks:
     """Hooks for a user's torch module.
 
-    evaluate(module) -> metric (higher is better). Fine-tuning, either the
+    evaluate(module) -> metric (higher is better), called in eval mode under
+    ``torch.no_grad()``. Fine-tuning, either the
     built-in loop or the user's own:
 
     - ``batches() -> iterable of (inputs, targets)``, ``loss(outputs, targets)``
@@ -86,7 +87,8 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
     loss = loss or torch.nn.functional.cross_entropy
 
     def run_eval(state):
-        return float(evaluate(load_arrays(module, state).eval()))
+        with torch.no_grad():  # measuring needs no gradients; the user's function need not say so
+            return float(evaluate(load_arrays(module, state).eval()))
 
     def holding(state):
         return load_arrays(module, state)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.nn.utils import prune
 
+from . import defaults as D
 from .errors import ArrangeError
 from .io import as_arrays, load_model, weight_masks
 from .pipeline import PackReport, pack_layers
@@ -97,8 +98,8 @@ def import_module(module: torch.nn.Module, include=None, exclude=None):
     return model
 
 
-def arrange_module(module: torch.nn.Module, alpha: int = 8, gamma: float = 0.0, solver="auto",
-                   time_limit: float = 10.0, seed: int = 0, sparsity: float | None = None,
+def arrange_module(module: torch.nn.Module, alpha: int = D.ALPHA, gamma: float = D.GAMMA, solver=D.SOLVER,
+                   time_limit: float = D.TIME_LIMIT, seed: int = D.SEED, sparsity: float | None = None,
                    scope: str = "layer", include=None, exclude=None, apply: bool = True,
                    advise: bool = True, evaluate=None, finetune=None) -> ArrangedModule:
     """Pack every selected conv/linear weight of ``module`` and install the keep-masks as prune masks.

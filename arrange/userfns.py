@@ -12,7 +12,8 @@ wrapped so that whatever it raises becomes an :class:`ArrangeError` naming the
 option and the spec, and its result is checked against the documented signature:
 
 - ``--eval``: ``evaluate(module: torch.nn.Module) -> float``, higher is better
-  (accuracy, negative loss, ...). The module is in eval mode and holds the
+  (accuracy, negative loss, ...). The module is in eval mode, called under
+  ``torch.no_grad()``, and holds the
   weights of the stage being measured (dense, pruned, arranged, fine-tuned).
 - ``--finetune``: ``finetune(module: torch.nn.Module) -> None``: train in
   place with your own loader, optimiser and loop. Every arranged weight
