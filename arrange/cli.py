@@ -62,9 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_pack)
     d = sub.add_parser("demo", help="the Tight Compression flow on the embedded digits CNN in about a minute",
                        description="Runs `arrange compress " + " ".join(D.DEMO_ARGS) + "` and prints a summary; "
-                                   "any compress option given after `demo` overrides these.")
-    d.add_argument("rest", nargs=argparse.REMAINDER, help="compress options, e.g. --json or --out DIR")
-    d.set_defaults(func=_cmd_demo)
+                                   "any compress option given after `demo` (e.g. --json, --out DIR) overrides these.")
+    d.set_defaults(func=_cmd_demo, rest=[])  # main hands it the options it does not know itself
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)",
                        formatter_class=D.HelpFormatter)
     c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
@@ -281,7 +280,12 @@ def _cmd_bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not _cmd_demo:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.rest = extra  # demo passes them to compress
     try:
         return args.func(args)
     except ArrangeError as exc:
