@@ -226,53 +226,46 @@ def format_demo(report: CompressReport, **hw) -> str:
 
 
 def _plots(report: CompressReport, d: dict, out_dir: str) -> list:
-    import matplotlib
+    from .report import plot_layer_bars, plot_packed_matrix, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    cfg = report.config
     paths = []
     # The picture that explains the method: the largest layer before and after packing.
     o = max(report.layers, key=lambda o: o.rows * o.cols)
-    packed = packed_form(o, report.config)
+    packed = packed_form(o, cfg)
     if packed.num_groups:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={
-            "width_ratios": [o.arranged_cols, max(packed.values.shape[1], o.arranged_cols // 4)]})
-        view = "subword columns" if report.config.subword else "weights"
-        axes[0].imshow(o.allowed, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
-        axes[0].set_title(f"{o.name}: sparse {view}, {o.rows}x{o.arranged_cols}")
-        axes[1].imshow(packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest",
-                       vmin=0, vmax=1)
-        axes[1].set_title(f"packed {o.rows}x{packed.values.shape[1]}")
-        for ax in axes:
-            ax.set_xlabel("column"); ax.set_ylabel("row (filter)")
-        fig.tight_layout()
-        paths.append(os.path.join(out_dir, "packed_matrix.png"))
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    names = [r["name"] for r in d["layers"]]
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(x - 0.2, [r["matrix_compression"] for r in d["layers"]], 0.4, label="this engine")
-    ax.bar(x + 0.2, [r["baseline_compression"] or 0 for r in d["layers"]], 0.4, label="column combining")
-    ax.set_xticks(x, names, rotation=30)
-    ax.set_ylabel("matrix compression (x)")
-    ax.legend()
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "compression_per_layer.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+        view = f"{cfg.subword}-bit subword columns" if cfg.subword else "weights"
+        paths.append(plot_packed_matrix(os.path.join(out_dir, "packed_matrix.png"), o.name, o.allowed,
+                                        packed.values, view))
+    layers = report.layers
+    series = {"this engine": [(o.rows * o.cols * cfg.bits, o.rows * o.packed_cols * cfg.slot_bits) for o in layers]}
+    if all(o.baseline_cols for o in layers):
+        series["column combining (greedy-cc, same pruned weights)"] = [(o.cols, o.baseline_cols) for o in layers]
+    view = f"{cfg.subword}-bit subwords" if cfg.subword else "whole weights"
+    setting = (f"p1 alpha {cfg.alpha} gamma {cfg.gamma:g}" if cfg.problem == "p1" else f"p2 k {cfg.k} n {cfg.n}")
+    paths.append(plot_layer_bars(os.path.join(out_dir, "compression_per_layer.png"), [o.name for o in layers],
+                                 [o.rows * o.cols for o in layers], series,
+                                 f"matrix compression per layer: {setting}, {view}, "
+                                 f"sparsity {report.schedule[-1]:g}"))
     if d["hardware"]:
+        plt = pyplot()
         ht = d["hardware"]["total"]
+        names = {"dense": "dense", "baseline": "column combining\n(greedy-cc)", "engine": "this engine"}
         forms = [f for f in ("dense", "baseline", "engine") if f in ht]
+        a = d["hardware"]["array"]
         fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-        axes[0].bar(forms, [ht["dense"]["cycles"] / ht[f]["cycles"] for f in forms])
-        axes[0].set_title("throughput vs dense")
-        axes[1].bar(forms, [ht[f]["ops_per_joule"] / ht["dense"]["ops_per_joule"] for f in forms])
-        axes[1].set_title("energy efficiency vs dense")
+        for ax, values, title in (
+                (axes[0], [ht["dense"]["cycles"] / ht[f]["cycles"] for f in forms], "throughput vs dense (x)"),
+                (axes[1], [ht[f]["ops_per_joule"] / ht["dense"]["ops_per_joule"] for f in forms],
+                 "energy efficiency vs dense (x)")):
+            bars = ax.bar([names[f] for f in forms], values, color=["grey", "tab:orange", "tab:blue"][-len(forms):])
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=8)
+            ax.set_title(title, fontsize=10)
+            ax.margins(y=0.15)
+        fig.suptitle(f'{a["rows"]}x{a["cols"]} array, {a["dataflow"]}', fontsize=9)
         fig.tight_layout()
         paths.append(os.path.join(out_dir, "hardware.png"))
-        fig.savefig(paths[-1], dpi=100)
+        fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths
 
