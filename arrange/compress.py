@@ -258,10 +258,12 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
     before = float(np.abs(C).sum())
     pruned = before - float(np.abs(np.where(kept != 0, C, 0)).sum())
     base_cols = base_cx = None
+    stats = {"solver_seconds": out["seconds"]}
     if cfg.baseline:
         base = pack(Q.q, alpha=cfg.alpha, gamma=cfg.gamma, solver="greedy-cc",
                     time_limit=cfg.time_limit, seed=cfg.seed, name=f"layer {name}")
         base_cols, base_cx = base.num_groups, N / base.num_groups
+        stats["baseline_nnz"] = int(np.count_nonzero(base.keep_mask))  # its work: what its conflicts leave
     return LayerOutcome(
         name=name, rows=R, cols=N, weight_nnz=int(np.count_nonzero(Q.q)), arranged_cols=M.shape[1],
         arranged_nnz=int(np.count_nonzero(M)), packed_cols=out["packed_cols"], bound=out["bound"],
@@ -270,7 +272,7 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
         pruned_pct=100.0 * pruned / before, seconds=time.perf_counter() - start,
         weights=_weights(kept, Q, sw), scale=Q.scale, allowed=kept != 0, packed=out["packed"],
         order=out["order"], baseline_cols=base_cols, baseline_compression=base_cx,
-        stats={"solver_seconds": out["seconds"]},
+        stats=stats,
     )
 
 

@@ -48,7 +48,9 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int):
             hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name, lanes)
     base = None
     if o.baseline_cols:
-        base_nnz = min(nnz, o.rows * o.cols)
+        # the baseline's own kept nonzeros (its conflicts prune other weights than the engine's); an outcome
+        # built without them: the engine's, capped by the cells the baseline has
+        base_nnz = o.stats.get("baseline_nnz", min(nnz, o.rows * o.baseline_cols))
         base = hwmodel.column_combined_layer(M, o.rows, o.cols, o.baseline_cols, cfg.alpha,
                                              weight_bits=cfg.bits, nnz=base_nnz, name=o.name)
     return spec, base

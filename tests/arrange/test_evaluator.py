@@ -262,3 +262,35 @@ def test_positions_from_shapes_tokens():
     layers = load_model(checkpoints.bert().state_dict()).layers
     pixels, note = positions_from_shapes(layers, tokens=7)
     assert set(pixels.values()) == {7} and len(pixels) == len(layers) and "every token" in note
+
+
+def test_readme_example_runs(repo_root, tmp_path, monkeypatch, capsys):
+    """README 'Your evaluator, your fine-tuning, your input shape': mine.py and its commands run as written."""
+    import re
+    import shlex
+    import sys
+
+    text = (repo_root / "README.md").read_text()
+    section = text[text.index("### Your evaluator, your fine-tuning, your input shape"):]
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", section, flags=re.S) if b.startswith("# mine.py")]
+    commands = re.findall(r"```sh\n(.*?)```", section, flags=re.S)[0].strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "mine.py").write_text(example)
+    make, *runs = [shlex.split(c) for c in commands]
+    assert make[:3] == ["./run", "python", "-c"]
+    exec(make[3], {})
+    sys.modules.pop("mine", None)
+    for argv in runs:
+        assert argv[:2] == ["./run", "arrange"]
+        # as written, with a faster solver (and formats on one of its two formats) for the test's time
+        fast = ["--formats", "nm"] if argv[2] == "formats" else ["--solver", "ffd"]
+        code = main(argv[2:] + fast + ["--time-limit", "0.5"])
+        out = capsys.readouterr().out
+        assert code == 0, argv
+        if argv[2] == "compress":
+            assert "M (output positions per layer) from one forward pass on an input of shape 1x3x8x8" in out
+            d = json.loads((tmp_path / "out/mine/report.json").read_text())
+            assert {r["name"]: r["pixels"] for r in d["hardware"]["layers"]} == {"0": 64, "4": 1}
+        if argv[2] == "pack":
+            assert "metric (--eval mine.py:evaluate): dense" in out and (tmp_path / "out/mine-pack/finetuned.pt").is_file()
