@@ -8,6 +8,13 @@ A module pruned with ``torch.nn.utils.prune`` computes ``weight`` as
 that this product is exactly the pipeline's weight
 (:func:`arrange.torch_flow.load_arrays`), and fine-tuning holds masks by
 narrowing ``weight_mask`` there (the product's gradient is zero where the mask is).
+A user's own training loop (``torch_hooks(..., finetune=fn)``, the CLI's
+``--finetune``) runs with every masked weight re-parametrised the same way
+(``prune.custom_from_mask``), so it needs no knowledge of the masks.
+
+:func:`pack_metrics` measures a packed model with any hooks (dense, pruned,
+packed, and fine-tuned under the keep-masks then re-encoded in the same groups):
+``arrange pack``'s metric line, for the digits CNN and for ``--eval``.
 """
 
 from __future__ import annotations

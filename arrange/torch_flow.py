@@ -21,6 +21,17 @@ pruned, torch multiplies the new mask into the old one (a
 before installing). The module's ``weight`` is then the
 decoded packing: conflict pruning removes entries and never changes a value.
 
+:func:`compress_module` runs the Tight Compression flow
+(:func:`arrange.joint.compress_model`) the same way, with the user's
+``evaluate(module)`` and ``finetune(module)`` as its hooks
+(:func:`arrange.hooks.torch_hooks`), and leaves the module holding the
+compressed weights under their masks; :func:`arrange_module` takes the same
+two functions. :func:`import_module` imports a module's layers as copies
+(the importer's arrays share the parameters' memory, and every evaluation
+loads a state into them). :func:`output_positions` counts each conv and
+linear layer's output positions M on one forward pass (forward hooks), for
+the hardware figures.
+
 :func:`load_arrays` / :func:`numpy_state` move ``name -> ndarray`` states in and
 out of a module for :mod:`arrange.hooks`; for a re-parametrised tensor a
 ``<m>.weight`` entry is what the forward pass must see, so it sets
