@@ -38,7 +38,8 @@ def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_defaul
     p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
     p.add_argument("--seed", type=int, default=D.SEED, help="seed of every solver")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz and masks.npz/.pt here")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz, masks.npz/.pt and the "
+                                                "plots here")
 
 
 def _add_selection_options(p: argparse.ArgumentParser):
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo, rest=[])  # main hands it the options it does not know itself
     c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)",
                        formatter_class=D.HelpFormatter)
-    c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
+    c.add_argument("model", help="a model file (with --eval/--finetune/--model-builder: your metric and loop), "
+                                 "or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
                    help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
     c.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="p1 max columns per group")
@@ -82,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sparsity", type=sparsity, default=D.COMPRESS_SPARSITY, help="weight sparsity (final stage)")
     c.add_argument("--schedule", type=schedule, default=None,
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
-    c.add_argument("--scope", choices=["layer", "global"], default="layer")
+    c.add_argument("--scope", choices=["layer", "global"], default="layer",
+                   help="pruning scope: per layer, or one threshold over all layers")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
     c.add_argument("--solver", default=D.SOLVER,
                    help="the problem's solver: a name from `arrange solvers`, or module:function")
@@ -90,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
     c.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
-    c.add_argument("--epochs", type=int, default=D.COMPRESS_EPOCHS, help="fine-tuning epochs per round (digits)")
-    c.add_argument("--lr", type=positive_float, default=D.LR, help="fine-tuning learning rate (digits)")
+    c.add_argument("--epochs", type=int, default=D.COMPRESS_EPOCHS,
+                   help="fine-tuning epochs per round (digits' built-in loop; --finetune brings yours)")
+    c.add_argument("--lr", type=positive_float, default=D.LR, help="fine-tuning learning rate (digits' built-in loop)")
     c.add_argument("--rounds", type=positive_int, default=1,
                    help="fine-tuning rounds per stage, projecting onto the packing after each")
     c.add_argument("--sweep", metavar="LEVELS", default=None,
