@@ -161,12 +161,14 @@ def _positions(module, layers, args) -> tuple[dict, str]:
     return {}, ""
 
 
-def resolve(args, select: dict) -> UserModel:
+def resolve(args, select: dict, **load_options) -> UserModel:
     """The model, hooks, module and M for parsed ``args`` (model, eval, finetune, model_builder, shapes).
 
-    ``select``: include/exclude patterns for :func:`arrange.io.load_model`.
-    Without a module the layers come from the file (``digits``: the shipped
-    weights with conv2's groups); with one, from the module's types.
+    ``select``: include/exclude patterns for :func:`arrange.io.load_model`;
+    ``load_options``: more of its keyword arguments, for a model read from its
+    file (a module is in memory already). Without a module the layers come
+    from the file (``digits``: the shipped weights with conv2's groups); with
+    one, from the module's types.
     """
     from .io import load_model
 
@@ -180,7 +182,7 @@ def resolve(args, select: dict) -> UserModel:
 
         model = load_model(DIGITS_WEIGHTS, groups=DIGITS_GROUPS, **select)
     else:
-        model = load_model(args.model, **select)
+        model = load_model(args.model, **select, **load_options)
     hooks = None
     if _opt(args, "eval") or _opt(args, "finetune"):
         from .hooks import torch_hooks
