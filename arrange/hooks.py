@@ -146,7 +146,9 @@ def torch_hooks(module, evaluate: Callable, batches: Callable[[], Iterable] | No
         return model.eval()
 
     chosen = train if batches is not None else train_user if finetune is not None else None
-    return _hooks(run_eval, numpy_state(module), holding, chosen)
+    # a plain state (``<m>.weight``, no weight_orig / weight_mask): what the pipeline, its reports and
+    # exports hold, and what a plain copy of the module loads
+    return _hooks(run_eval, numpy_state(module, plain=True), holding, chosen)
 
 
 def pack_metrics(hooks: Hooks, dense, pruned, packed: dict, finetune: bool = False, seed: int = 0):

@@ -198,7 +198,7 @@ def compress_module(module: torch.nn.Module, cfg=None, evaluate=None, finetune=N
     if finetune is not None and evaluate is None:
         raise ArrangeError("fine-tuning in the compress flow needs an evaluator too: every stage reports the metric")
     hooks = None if evaluate is None else torch_hooks(module, evaluate, finetune=finetune)
-    base = numpy_state(module)
+    base = numpy_state(module, plain=True)
     report = compress_model(model.layers, cfg, hooks=hooks, schedule=schedule, jobs=jobs,
                             finetune_rounds=finetune_rounds)
     report.skipped = list(model.skipped) + report.skipped
@@ -244,12 +244,19 @@ def pruned_tensors(module: torch.nn.Module) -> list:
     return out
 
 
-def numpy_state(module: torch.nn.Module) -> dict:
+def numpy_state(module: torch.nn.Module, plain: bool = False) -> dict:
     """``name -> ndarray`` copies of the state dict, plus ``<m>.weight`` (what forward sees) for
-    re-parametrised tensors, whose state dict holds only ``weight_orig`` and ``weight_mask``."""
+    re-parametrised tensors, whose state dict holds only ``weight_orig`` and ``weight_mask``.
+
+    ``plain``: leave those two out, giving the state dict of the same module
+    without re-parametrisations (what an export or a plain copy of it loads).
+    """
     state = {k: np.array(v) for k, v in as_arrays(module.state_dict()).items()}
     for sub, prefix, name, hook in pruned_tensors(module):
-        state[prefix + name] = np.array(as_arrays({"w": hook.apply_mask(sub)})["w"])
+        key = prefix + name
+        state[key] = np.array(as_arrays({"w": hook.apply_mask(sub)})["w"])
+        if plain:
+            del state[key + "_orig"], state[key + "_mask"]
     return state
 
 
@@ -257,15 +264,19 @@ def load_arrays(module: torch.nn.Module, state: Mapping) -> torch.nn.Module:
     """Load ``name -> array`` into ``module`` (in place) and return it.
 
     For a tensor under prune re-parametrisation, a ``<m>.weight`` entry wins over
-    stale ``weight_orig`` / ``weight_mask`` entries: the mask becomes its nonzeros,
-    and ``weight_orig`` takes its values there (keeping the old ones elsewhere), so
-    the forward pass computes with exactly that weight.
+    stale ``weight_orig`` / ``weight_mask`` entries, or stands in for them (a
+    plain state, :func:`numpy_state` with ``plain=True``): the mask becomes its
+    nonzeros, and ``weight_orig`` takes its values there (keeping the old ones
+    elsewhere), so the forward pass computes with exactly that weight.
     """
     own = module.state_dict()
-    missing = [k for k in own if k not in state]
+    given = {prefix + name for _, prefix, name, _ in pruned_tensors(module)} & set(state)
+    implied = {k + suffix for k in given for suffix in ("_orig", "_mask")}  # a plain state's weight sets both
+    missing = [k for k in own if k not in state and k not in implied]
     if missing:
         raise ArrangeError(f"state lacks {len(missing)} of the module's entries, e.g. {missing[0]!r}")
-    new = {k: torch.as_tensor(np.asarray(state[k]), dtype=p.dtype, device=p.device) for k, p in own.items()}
+    new = {k: torch.as_tensor(np.asarray(state[k]), dtype=p.dtype, device=p.device) if k in state else p.clone()
+           for k, p in own.items()}
     for _, prefix, name, _ in pruned_tensors(module):
         key = prefix + name
         if key in state:

@@ -294,3 +294,22 @@ def test_readme_example_runs(repo_root, tmp_path, monkeypatch, capsys):
             assert {r["name"]: r["pixels"] for r in d["hardware"]["layers"]} == {"0": 64, "4": 1}
         if argv[2] == "pack":
             assert "metric (--eval mine.py:evaluate): dense" in out and (tmp_path / "out/mine-pack/finetuned.pt").is_file()
+
+
+def test_compress_export_of_a_pruned_checkpoint_rebuilds_the_plain_module(user, tmp_path, capsys):
+    """compress --out on a torch-pruned checkpoint: the state and export hold plain weights, no stale
+    weight_orig / weight_mask, and rebuild the user's (plain) module to the compressed weights."""
+    from arrange.export import load_export, rebuild_torch_model
+
+    fn, ckpt = user
+    out = tmp_path / "c"
+    assert main(["compress", str(ckpt["pruned"]), "--subword", "0", "--sparsity", "0.7", "--gamma", "0.1", *FAST,
+                 "--eval", f"{fn}:evaluate", "--model-builder", f"{fn}:build", "--out", str(out)]) == 0
+    capsys.readouterr()
+    state = load_export(str(out / "export"))
+    assert not [k for k in state if k.endswith(("_orig", "_mask"))]
+    net = rebuild_torch_model(str(out / "export"), checkpoints.TinyResNet())
+    masks = torch.load(out / "masks.pt", weights_only=True)
+    for key, mask in masks.items():
+        w = net.state_dict()[key]
+        assert not w[~mask].any() and bool(w[mask].ne(0).all())
