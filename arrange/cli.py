@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
                    help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
     c.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="p1 max columns per group")
-    c.add_argument("--gamma", type=nonneg_float, default=D.GAMMA, help="p1 conflict budget per group (fraction of rows)")
+    c.add_argument("--gamma", type=nonneg_float, default=D.GAMMA,
+                   help="p1 conflict budget per group (fraction of rows)")
     c.add_argument("--k", type=positive_int, default=8, help="p2 group size")
     c.add_argument("--n", type=positive_int, default=1, help="p2 weights kept per group and row")
     c.add_argument("--bits", type=positive_int, default=D.BITS, help="weight bit width b")

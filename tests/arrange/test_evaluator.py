@@ -293,7 +293,8 @@ def test_readme_example_runs(repo_root, tmp_path, monkeypatch, capsys):
             d = json.loads((tmp_path / "out/mine/report.json").read_text())
             assert {r["name"]: r["pixels"] for r in d["hardware"]["layers"]} == {"0": 64, "4": 1}
         if argv[2] == "pack":
-            assert "metric (--eval mine.py:evaluate): dense" in out and (tmp_path / "out/mine-pack/finetuned.pt").is_file()
+            assert "metric (--eval mine.py:evaluate): dense" in out
+            assert (tmp_path / "out/mine-pack/finetuned.pt").is_file()
 
 
 def test_compress_export_of_a_pruned_checkpoint_rebuilds_the_plain_module(user, tmp_path, capsys):
