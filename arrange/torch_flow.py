@@ -93,8 +93,8 @@ class ArrangedModule:
         return results if results is not None else {o.name: o for o in self.report.layers}
 
 
-def import_module(module: torch.nn.Module, include=None, exclude=None):
-    """:func:`arrange.io.load_model` on ``module``, its layers holding copies of the weights.
+def import_module(module: torch.nn.Module, include=None, exclude=None, masks=None):
+    """:func:`arrange.io.load_model` on ``module`` (``masks``: its argument), the layers holding copies.
 
     The importer's arrays may share memory with the module's parameters, and
     every later :func:`load_arrays` (evaluating a stage) writes into those, so
@@ -103,7 +103,7 @@ def import_module(module: torch.nn.Module, include=None, exclude=None):
     """
     from dataclasses import replace
 
-    model = load_model(module, include=include, exclude=exclude)
+    model = load_model(module, masks=masks, include=include, exclude=exclude)
     model.layers = [replace(l, weight=l.weight.copy(), mask=None if l.mask is None else l.mask.copy())
                     for l in model.layers]
     return model

@@ -25,7 +25,7 @@ option and the spec, and its result is checked against the documented signature:
 - ``--model-builder``: ``build() -> torch.nn.Module`` whose ``state_dict()``
   has the checkpoint's names and shapes (a checkpoint saved from a module
   pruned with ``torch.nn.utils.prune`` may hold ``weight_orig`` /
-  ``weight_mask``; the plain module fits it, the masks are installed). It is
+  ``weight_mask``; the plain module fits it and its masks are kept). It is
   needed whenever ``--eval`` or ``--finetune`` is given for a model other
   than the embedded ``digits``.
 
@@ -111,33 +111,34 @@ def model_builder(spec: str) -> Callable:
 
 
 def build_module(build: Callable, checkpoint):
-    """``build()``'s module holding ``checkpoint`` (a path or a name -> tensor/array dict), in eval mode.
+    """(``build()``'s module holding ``checkpoint``, in eval mode; module name -> mask of its weight).
 
-    Checkpoint entries ``<m>.weight_orig`` / ``<m>.weight_mask`` (a module
-    saved after ``torch.nn.utils.prune``) on a module without them get that
-    mask installed with ``prune.custom_from_mask`` first, so the module carries
-    the same re-parametrisation. Raises ArrangeError when names or shapes differ.
+    ``checkpoint``: a path or a name -> tensor/array dict. Entries
+    ``<m>.weight_orig`` / ``<m>.weight_mask`` (a module saved after
+    ``torch.nn.utils.prune``) load into the plain module as ``<m>.weight =
+    weight_orig * weight_mask``, and the masks come back separately, for
+    :func:`arrange.io.load_model`'s ``masks``: the pipeline holds them (pruned
+    weights stay zero in fine-tuning) while the module stays plain, so any
+    flow can re-parametrise it (PENNI's shared kernels, the arrangement's own
+    prune masks). Raises ArrangeError when names or shapes differ.
     """
     import torch
-    from torch.nn.utils import prune
 
     from .io import _read_file, as_arrays
-    from .torch_flow import pruned_tensors
 
     module = build()
     if not isinstance(module, torch.nn.Module):
         raise ArrangeError(f"--model-builder must return a torch.nn.Module, got a {type(module).__name__}")
     state = _read_file(Path(checkpoint)) if isinstance(checkpoint, (str, Path)) else as_arrays(checkpoint)
     own = module.state_dict()
-    for key in [k for k in state if k.endswith(".weight_mask") and k not in own]:
-        path = key[: -len(".weight_mask")]
-        try:
-            sub = module.get_submodule(path)
-        except AttributeError:
-            continue  # reported as unexpected below
-        if isinstance(getattr(sub, "weight", None), torch.Tensor) and tuple(sub.weight.shape) == state[key].shape:
-            prune.custom_from_mask(sub, "weight", torch.as_tensor(state[key] != 0))
-    own = module.state_dict()
+    masks = {}
+    for key in [k for k in state if k.endswith(".weight_orig") and k not in own]:
+        base = key[: -len("_orig")]
+        mask = state.get(base + "_mask")
+        if base in own and mask is not None and mask.shape == state[key].shape:
+            masks[base[: -len(".weight")]] = mask != 0
+            state[base] = state.pop(key) * masks[base[: -len(".weight")]]
+            del state[base + "_mask"]
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
@@ -148,6 +149,4 @@ def build_module(build: Callable, checkpoint):
         raise ArrangeError(f"the --model-builder module does not fit {where}: " + "; ".join(parts)
                            + " (state-dict entries)")
     module.load_state_dict({k: torch.as_tensor(state[k], dtype=v.dtype) for k, v in own.items()})
-    for sub, _, name, hook in pruned_tensors(module):
-        setattr(sub, name, hook.apply_mask(sub))  # what the forward pre-hook computes, available now
-    return module.eval()
+    return module.eval(), masks

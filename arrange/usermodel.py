@@ -88,11 +88,12 @@ def _opt(args, name: str):
 
 
 def _module(args):
-    """The torch module behind the model argument, or None when no option needs one."""
+    """(the torch module behind the model argument, or None when no option needs one; its checkpoint's
+    prune masks by module name)."""
     wanted = _opt(args, "eval") or _opt(args, "finetune") or _opt(args, "model_builder") or (
         (_opt(args, "input_shape") or _opt(args, "tokens")) and args.model == "digits")
     if not wanted:
-        return None
+        return None, {}
     from .userfns import build_module, model_builder
 
     if _opt(args, "model_builder"):
@@ -103,7 +104,7 @@ def _module(args):
     if args.model == "digits":
         from .models.digits_torch import build_digits_model
 
-        return build_digits_model()
+        return build_digits_model(), {}
     raise ArrangeError(f"--eval/--finetune need a torch module holding {args.model}: give --model-builder "
                        f"file.py:function returning an nn.Module whose state_dict fits it")
 
@@ -172,11 +173,11 @@ def resolve(args, select: dict, **load_options) -> UserModel:
     """
     from .io import load_model
 
-    module = _module(args)
+    module, masks = _module(args)
     if module is not None:
         from .torch_flow import import_module
 
-        model = import_module(module, **select)
+        model = import_module(module, masks=masks or None, **select)
     elif args.model == "digits":
         from .models.digits import DIGITS_GROUPS, DIGITS_WEIGHTS
 

@@ -314,3 +314,31 @@ def test_compress_export_of_a_pruned_checkpoint_rebuilds_the_plain_module(user, 
     for key, mask in masks.items():
         w = net.state_dict()[key]
         assert not w[~mask].any() and bool(w[mask].ne(0).all())
+
+
+def test_formats_penni_on_a_torch_pruned_checkpoint(user, capsys):
+    """formats --finetune with PENNI (a parametrized weight) on a checkpoint saved with weight_orig/weight_mask:
+    the module is plain, the checkpoint's masks are the layers' masks, and PENNI trains its kernels."""
+    fn, ckpt = user
+    code = main(["formats", str(ckpt["pruned"]), "--formats", "penni", "--eval", f"{fn}:evaluate",
+                 "--finetune", f"{fn}:finetune", "--model-builder", f"{fn}:build", "--input-shape", "3,8,8",
+                 "--json"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[1]["format"] == "penni" and rows[1]["layers"][0] == "conv1"
+    assert any(t["accuracy"] != t["accuracy_projected"] for t in rows[1]["tried"])  # fine-tuning ran
+
+
+def test_builder_keeps_the_checkpoint_masks(user):
+    """build_module on a torch-pruned checkpoint: a plain module holding weight_orig * weight_mask, and the masks."""
+    from arrange.userfns import build_module
+
+    _, ckpt = user
+    saved = torch.load(ckpt["pruned"], weights_only=True)
+    module, masks = build_module(checkpoints.TinyResNet, ckpt["pruned"])
+    assert set(masks) == {"conv1", "layer1.0.conv1", "layer1.0.conv2", "fc"}
+    assert not any(n.endswith("_orig") for n in module.state_dict())
+    for name, mask in masks.items():
+        np.testing.assert_array_equal(mask, saved[f"{name}.weight_mask"].numpy() != 0)
+        expected = saved[f"{name}.weight_orig"] * saved[f"{name}.weight_mask"]
+        assert torch.equal(module.get_submodule(name).weight, expected)
