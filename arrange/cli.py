@@ -13,31 +13,33 @@ import dataclasses
 import sys
 
 from . import cli_formats
+from . import defaults as D
 from .argtypes import nonneg_float, params_dict, positive_float, positive_int, schedule, solver_param, sparsity
 from .errors import ArrangeError
+from .usermodel import add_model_options
 
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 
 
-def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer",
-                      time_limit=10.0):
-    p.add_argument("--alpha", type=positive_int, default=8, help="max columns per group (default 8)")
-    p.add_argument("--gamma", type=nonneg_float, default=0.0,
-                   help="conflict budget per group, as a fraction of rows (default 0)")
-    p.add_argument("--solver", default="auto",
+def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer"):
+    p.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="max columns per group")
+    p.add_argument("--gamma", type=nonneg_float, default=D.GAMMA,
+                   help="conflict budget per group, as a fraction of rows")
+    p.add_argument("--solver", default=D.SOLVER,
                    help="P1 solver: a name from `arrange solvers`, or module:function / file.py:function for your "
-                        "own (default auto)")
+                        "own")
     p.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable; `arrange solvers` lists them)")
-    p.add_argument("--time-limit", type=positive_float, default=time_limit, help="seconds per layer")
+    p.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     p.add_argument("--sparsity", type=sparsity, default=sparsity_default,
-                   help="magnitude-prune to this sparsity first (default: %(default)s)")
+                   help="magnitude-prune to this sparsity first (default: keep the model's zeros)")
     p.add_argument("--scope", choices=["layer", "global"], default=scope_default, help="pruning scope")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=D.SEED, help="seed of every solver")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz and masks.npz/.pt here")
+    p.add_argument("--out", metavar="DIR", help="write report.json, report.md, packed.npz, masks.npz/.pt and the "
+                                                "plots here")
 
 
 def _add_selection_options(p: argparse.ArgumentParser):
@@ -52,54 +54,65 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arrange", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)")
+    p = sub.add_parser("pack", help="pack every layer of a model (P1 column combining)",
+                       formatter_class=D.HelpFormatter)
     p.add_argument("model", help="a .pt/.pth/.safetensors/.npy/.npz file, or `digits` (embedded CNN)")
     _add_pack_options(p, None)
     _add_selection_options(p)
+    add_model_options(p, shapes=False)
     p.set_defaults(func=_cmd_pack)
-    d = sub.add_parser("demo", help="prune and pack the embedded digits CNN, verify, report")
-    _add_pack_options(d, 0.7, "global", time_limit=2.0)
-    d.set_defaults(func=_cmd_pack, model="digits")
-    c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)")
-    c.add_argument("model", help="a model file, or `digits` (embedded CNN with accuracy and fine-tuning)")
+    d = sub.add_parser("demo", help="the Tight Compression flow on the embedded digits CNN in about a minute",
+                       description="Runs `arrange compress " + " ".join(D.DEMO_ARGS) + "` and prints a summary; "
+                                   "any compress option given after `demo` (e.g. --json, --out DIR) overrides these.")
+    d.set_defaults(func=_cmd_demo, rest=[])  # main hands it the options it does not know itself
+    c = sub.add_parser("compress", help="prune, quantise, arrange, fine-tune and report (Tight Compression)",
+                       formatter_class=D.HelpFormatter)
+    c.add_argument("model", help="a model file (with --eval/--finetune/--model-builder: your metric and loop), "
+                                 "or `digits` (embedded CNN with accuracy and fine-tuning)")
     c.add_argument("--problem", choices=["p1", "p2"], default="p1",
                    help="p1: min-width combining (alpha, gamma); p2: fixed ratio (k, n)")
-    c.add_argument("--alpha", type=positive_int, default=8)
-    c.add_argument("--gamma", type=nonneg_float, default=0.0)
+    c.add_argument("--alpha", type=positive_int, default=D.ALPHA, help="p1 max columns per group")
+    c.add_argument("--gamma", type=nonneg_float, default=D.GAMMA,
+                   help="p1 conflict budget per group (fraction of rows)")
     c.add_argument("--k", type=positive_int, default=8, help="p2 group size")
     c.add_argument("--n", type=positive_int, default=1, help="p2 weights kept per group and row")
-    c.add_argument("--bits", type=positive_int, default=8, help="weight bit width b")
-    c.add_argument("--subword", type=int, default=4, help="subword width s; 0 arranges whole weights")
+    c.add_argument("--bits", type=positive_int, default=D.BITS, help="weight bit width b")
+    c.add_argument("--subword", type=int, default=D.SUBWORD,
+                   help="subword width s: each b-bit weight is arranged as b/s signed s-bit subwords; "
+                        "0 arranges whole weights")
     c.add_argument("--subword-sparsity", type=sparsity, default=0.0,
                    help="fraction of nonzero subwords pruned (smallest contributions)")
-    c.add_argument("--sparsity", type=sparsity, default=0.8, help="weight sparsity (final stage)")
+    c.add_argument("--sparsity", type=sparsity, default=D.COMPRESS_SPARSITY, help="weight sparsity (final stage)")
     c.add_argument("--schedule", type=schedule, default=None,
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
-    c.add_argument("--scope", choices=["layer", "global"], default="layer")
+    c.add_argument("--scope", choices=["layer", "global"], default="layer",
+                   help="pruning scope: per layer, or one threshold over all layers")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
-    c.add_argument("--solver", default="auto",
-                   help="the problem's solver: a name from `arrange solvers`, or module:function (default auto)")
+    c.add_argument("--solver", default=D.SOLVER,
+                   help="the problem's solver: a name from `arrange solvers`, or module:function")
     c.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
-    c.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per layer")
+    c.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
-    c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
-    c.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
+    c.add_argument("--epochs", type=int, default=D.COMPRESS_EPOCHS,
+                   help="fine-tuning epochs per round (digits' built-in loop; --finetune brings yours)")
+    c.add_argument("--lr", type=positive_float, default=D.LR, help="fine-tuning learning rate (digits' built-in loop)")
     c.add_argument("--rounds", type=positive_int, default=1,
                    help="fine-tuning rounds per stage, projecting onto the packing after each")
     c.add_argument("--sweep", metavar="LEVELS", default=None,
                    help="sweep sparsity: a number of levels (e.g. 10: 0.5..0.95) or comma-separated "
                         "sparsities; writes sweep.json/.md and accuracy_vs_compression.png, engine vs "
                         "column combining through the same flow")
-    c.add_argument("--rows", type=positive_int, default=32, help="systolic array rows")
-    c.add_argument("--cols", type=positive_int, default=32, help="systolic array columns")
+    c.add_argument("--rows", type=positive_int, default=D.COMPRESS_ARRAY[0], help="systolic array rows")
+    c.add_argument("--cols", type=positive_int, default=D.COMPRESS_ARRAY[1], help="systolic array columns")
     c.add_argument("--subword-lanes", type=positive_int, default=None,
                    help="subword cells per PE (default bits/subword: each b-bit PE splits into s-bit "
                         "lanes; 1: a whole PE per subword)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=D.SEED, help="seed of solvers and fine-tuning")
+    c.add_argument("--json", action="store_true", help="print machine-readable JSON")
     c.add_argument("--out", metavar="DIR", help="write report.json, report.md, plots, masks and the hardware export")
     _add_selection_options(c)
+    add_model_options(c)
     c.set_defaults(func=_cmd_compress)
     sub.add_parser("solvers", help="list the solvers with one line each").set_defaults(func=_cmd_solvers)
     b = sub.add_parser("bench", help="run a benchmark suite")
@@ -110,15 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(source: str, args=None):
-    from .io import load_model
+def _load(args):
+    """The model argument with its selection, evaluator, module and output positions (arrange.usermodel)."""
+    from .usermodel import resolve
 
-    select = dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None))
-    if source == "digits":
-        from .models.digits import DIGITS_GROUPS, DIGITS_WEIGHTS
-
-        return load_model(DIGITS_WEIGHTS, groups=DIGITS_GROUPS, **select)
-    return load_model(source, **select)
+    return resolve(args, dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None)))
 
 
 def _cmd_pack(args) -> int:
@@ -131,7 +140,8 @@ def _cmd_pack(args) -> int:
     source = args.model
     params = params_dict(args.param)
     check_solver("p1", args.solver, params)
-    model = _load(source, args)
+    user = _load(args)
+    model = user.model
     layers = model.layers
     if args.sparsity:
         from .prune import prune_layers
@@ -144,10 +154,18 @@ def _cmd_pack(args) -> int:
                                  skipped=model.skipped, not_selected=model.not_selected, keys=model.keys,
                                  progress=not args.json, params=params)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
-    if source == "digits" and report.layers:
-        report.accuracy = _digits_accuracy(model.layers, layers, packed)
+    tuned = None
+    if report.layers and (user.hooks is not None or source == "digits"):
+        from .hooks import digits_hooks, pack_metrics
+
+        hooks = user.hooks or digits_hooks(epochs=0)
+        report.params["metric"] = f"--eval {args.eval}" if user.hooks else "digits test accuracy"
+        report.accuracy, tuned, packed = pack_metrics(hooks, model.layers, layers, packed,
+                                                      finetune=bool(args.finetune), seed=args.seed)
     if args.out:
         write_pack_report(report, packed, args.out, masks=weight_masks(layers, report.keep_masks, model.keys))
+        if tuned is not None:
+            _write_state(tuned, args.out)
     print(to_json(report) if args.json else format_table(report))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
@@ -173,9 +191,10 @@ def _cmd_compress(args) -> int:
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
-    model = _load(args.model, args)
-    hooks = None
-    if args.model == "digits":
+    user = _load(args)
+    model = user.model
+    hooks = user.hooks
+    if hooks is None and args.model == "digits":
         from .hooks import digits_hooks
 
         hooks = functools.partial(digits_hooks, epochs=args.epochs, lr=args.lr)
@@ -190,25 +209,37 @@ def _cmd_compress(args) -> int:
         return 0
     error = None
     try:
-        report = compress_model(model.layers, cfg, hooks=hooks and hooks(), schedule=args.schedule,
+        report = compress_model(model.layers, cfg, hooks=hooks() if isinstance(hooks, functools.partial) else hooks,
+                                schedule=args.schedule,
                                 jobs=args.jobs, progress=not args.json, finetune_rounds=args.rounds)
     except CompressError as exc:
         report, error = exc.report, str(exc)
     report.skipped = list(model.skipped) + report.skipped
-    hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes)
-    if args.model == "digits":
-        from .models.digits import digits_pixels
-
-        hw["pixels"] = digits_pixels()
+    hw = dict(rows=args.rows, cols=args.cols, subword_lanes=args.subword_lanes, pixels=user.pixels,
+              pixels_note=user.pixels_note)
     if args.out:
         write_compress_report(report, args.out, model_layers=model.layers, **hw)
         _write_compress_masks(report, model, args.out)
-    print(compress_json(report, **hw) if args.json else format_compress(report, **hw))
+    if args.json:
+        print(compress_json(report, **hw))
+    elif getattr(args, "demo", False):
+        from .compress_report import format_demo
+
+        print(format_demo(report, **hw))
+    else:
+        print(format_compress(report, **hw))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
     if error:
         print(f"arrange: {error}", file=sys.stderr)
     return EXIT_BAD_INPUT if report.skipped or error else 0
+
+
+def _cmd_demo(args) -> int:
+    """``compress`` with :data:`arrange.defaults.DEMO_ARGS` (overridden by what follows ``demo``), summarised."""
+    options = build_parser().parse_args(["compress", *D.DEMO_ARGS, *args.rest])
+    options.demo = True
+    return _cmd_compress(options)
 
 
 def _write_compress_masks(report, model, out_dir: str) -> None:
@@ -220,15 +251,15 @@ def _write_compress_masks(report, model, out_dir: str) -> None:
     write_masks(weight_masks(model.layers, keep, model.keys), out_dir)
 
 
-def _digits_accuracy(dense, pruned, packed) -> dict:
-    """Test accuracy of the embedded CNN: dense, pruned, and decoded from the packed layers."""
-    from .formats import column_combine
-    from .models.digits import evaluate_digits
+def _write_state(state: dict, out_dir: str) -> None:
+    """finetuned.pt: the fine-tuned model's state dict (torch tensors; torch.load(weights_only=True))."""
+    import os
 
-    decoded = [l.with_matrix(column_combine.decode(packed[l.name])) if l.name in packed else l
-               for l in pruned]
-    return {"dense": evaluate_digits(dense), "pruned": evaluate_digits(pruned),
-            "packed": evaluate_digits(decoded)}
+    import numpy as np
+    import torch
+
+    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+               os.path.join(out_dir, "finetuned.pt"))
 
 
 def _cmd_solvers(args) -> int:
@@ -254,7 +285,12 @@ def _cmd_bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not _cmd_demo:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.rest = extra  # demo passes them to compress
     try:
         return args.func(args)
     except ArrangeError as exc:

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from . import defaults as D
 from .errors import ArrangeError
 from .report import jsonable
 
@@ -20,20 +21,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``formats`` subcommand to an argparse subparsers object."""
     from .formats import FORMATS
 
-    p = subparsers.add_parser("formats", help="compare all packed formats at matched accuracy (digits CNN)")
-    p.add_argument("model", help="`digits` (the embedded CNN: accuracy and fine-tuning need its data)")
-    p.add_argument("--formats", default=",".join(FORMATS),
-                   help="comma-separated formats (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per setting (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rows", type=int, default=8, help="systolic array rows (default 8)")
-    p.add_argument("--cols", type=int, default=8, help="systolic array columns = FC engine PEs (default 8)")
-    p.add_argument("--dataflow", choices=["ws", "os", "is"], default="ws")
-    p.add_argument("--time-limit", type=float, default=5.0, help="solver seconds per layer (default 5)")
+    from .usermodel import add_model_options
+
+    p = subparsers.add_parser("formats", help="compare all packed formats at matched accuracy (digits CNN or "
+                                              "your model with --eval)", formatter_class=D.HelpFormatter)
+    p.add_argument("model", help="`digits` (the embedded CNN, its accuracy and fine-tuning), or a checkpoint "
+                                 "with --eval and --model-builder (and optionally --finetune)")
+    p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    p.add_argument("--epochs", type=int, default=D.FORMATS_EPOCHS,
+                   help="fine-tuning epochs per setting (digits' built-in fine-tuning)")
+    p.add_argument("--seed", type=int, default=D.SEED, help="seed of solvers and fine-tuning")
+    p.add_argument("--rows", type=int, default=D.FORMATS_ARRAY[0], help="systolic array rows")
+    p.add_argument("--cols", type=int, default=D.FORMATS_ARRAY[1], help="systolic array columns = FC engine PEs")
+    p.add_argument("--dataflow", choices=["ws", "os", "is"], default="ws", help="array dataflow")
+    p.add_argument("--time-limit", type=float, default=D.TIME_LIMIT, help="solver seconds per layer")
     p.add_argument("--solver", action="append", default=[], metavar="FORMAT=NAME",
                    help="solver for a format, e.g. column_combine=auto (repeatable)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--out", metavar="DIR", help="write report.json and report.md here")
+    add_model_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -42,10 +48,11 @@ def run(args) -> int:
     """Run the comparison; print the markdown table (or JSON) and write the report if asked."""
     from .formats_compare import compare_formats, format_markdown
     from .hooks import digits_hooks
-    from .models.digits import digits_pixels, load_digits_layers
+    from .usermodel import resolve
 
-    if args.model != "digits":
-        raise ArrangeError(f"formats needs a model with an accuracy check; supported: digits, got {args.model!r}")
+    if args.model != "digits" and not args.eval:
+        raise ArrangeError(f"formats compares at matched accuracy, so {args.model} needs --eval file.py:function "
+                           f"(and --model-builder; --finetune optional); without them only digits")
     if args.rows < 1 or args.cols < 1 or args.epochs < 0 or not args.time_limit > 0:
         raise ArrangeError(f"expected rows, cols >= 1, epochs >= 0 and time limit > 0, got {args.rows}, "
                            f"{args.cols}, {args.epochs}, {args.time_limit}")
@@ -53,16 +60,24 @@ def run(args) -> int:
     bad = [s for s in args.solver if "=" not in s]
     if bad:
         raise ArrangeError(f"--solver expects FORMAT=NAME, got {bad[0]!r}")
-    rows = compare_formats(load_digits_layers().layers, formats=formats, finetune_epochs=args.epochs, seed=args.seed,
+    user = resolve(args, {})
+    layers = user.model.layers
+    unknown = [l.name for l in layers if l.name not in user.pixels]
+    pixels = {**{n: 1 for n in unknown}, **user.pixels}
+    rows = compare_formats(layers, formats=formats, finetune_epochs=args.epochs, seed=args.seed,
                            rows=args.rows, cols=args.cols, dataflow=args.dataflow, time_limit=args.time_limit,
-                           solvers=dict(s.split("=", 1) for s in args.solver), pixels=digits_pixels(),
-                           hooks=digits_hooks(epochs=args.epochs))
-    table = format_markdown(rows, details=True)
+                           solvers=dict(s.split("=", 1) for s in args.solver), pixels=pixels,
+                           hooks=user.hooks or digits_hooks(epochs=args.epochs))
+    notes = [user.pixels_note] if user.pixels_note else []
+    if unknown:
+        notes.append("output positions unknown (give --input-shape C,H,W or --tokens T), counted as M = 1: "
+                     + ", ".join(unknown))
+    table = "\n\n".join([format_markdown(rows, details=True)] + notes)
     text = json.dumps(jsonable(rows), indent=1)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(text + "\n")
-        (out / "report.md").write_text("# Formats on the digits CNN at matched accuracy\n\n" + table + "\n")
+        (out / "report.md").write_text(f"# Formats on {args.model} at matched accuracy\n\n" + table + "\n")
     print(text if args.json else table)
     return 0

@@ -28,6 +28,7 @@ import numpy as np
 
 from hwmodel.packed import index_bits_for
 
+from . import defaults as D
 from .errors import ArrangeError, LayerError
 from .formats import column_combine
 from .pack import pack, permute
@@ -44,22 +45,22 @@ PROBLEMS = ("p1", "p2")
 class CompressConfig:
     """Everything that decides a compression; validated on construction."""
 
-    sparsity: float = 0.8           # weight-level unstructured sparsity
+    sparsity: float = D.COMPRESS_SPARSITY   # weight-level unstructured sparsity
     scope: str = "layer"            # "layer" or "global" pruning
-    bits: int = 8                   # weight bit width b
-    subword: int | None = 4         # subword width s; None arranges whole weights
+    bits: int = D.BITS              # weight bit width b
+    subword: int | None = D.SUBWORD  # subword width s; None arranges whole weights
     subword_sparsity: float = 0.0   # fraction of nonzero subwords pruned (over a whole schedule in joint)
     problem: str = "p1"             # "p1" (alpha, gamma) or "p2" (k, n)
-    alpha: int = 8
-    gamma: float = 0.0
+    alpha: int = D.ALPHA
+    gamma: float = D.GAMMA
     k: int = 8
     n: int = 1
-    solver: str = "auto"
+    solver: str = D.SOLVER
     params: dict = field(default_factory=dict, hash=False)   # per-solver parameters (arrange.pack)
-    time_limit: float = 2.0         # per layer
+    time_limit: float = D.TIME_LIMIT  # per layer
     arrangement_aware: bool = False
     baseline: bool = True           # also pack with greedy-cc at weight level (column combining)
-    seed: int = 0
+    seed: int = D.SEED
 
     def __post_init__(self):
         for name in ("sparsity", "subword_sparsity"):
@@ -257,10 +258,12 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
     before = float(np.abs(C).sum())
     pruned = before - float(np.abs(np.where(kept != 0, C, 0)).sum())
     base_cols = base_cx = None
+    stats = {"solver_seconds": out["seconds"]}
     if cfg.baseline:
         base = pack(Q.q, alpha=cfg.alpha, gamma=cfg.gamma, solver="greedy-cc",
                     time_limit=cfg.time_limit, seed=cfg.seed, name=f"layer {name}")
         base_cols, base_cx = base.num_groups, N / base.num_groups
+        stats["baseline_nnz"] = int(np.count_nonzero(base.keep_mask))  # its work: what its conflicts leave
     return LayerOutcome(
         name=name, rows=R, cols=N, weight_nnz=int(np.count_nonzero(Q.q)), arranged_cols=M.shape[1],
         arranged_nnz=int(np.count_nonzero(M)), packed_cols=out["packed_cols"], bound=out["bound"],
@@ -269,7 +272,7 @@ def compress_matrix(name: str, W, cfg: CompressConfig, prune: bool = True) -> La
         pruned_pct=100.0 * pruned / before, seconds=time.perf_counter() - start,
         weights=_weights(kept, Q, sw), scale=Q.scale, allowed=kept != 0, packed=out["packed"],
         order=out["order"], baseline_cols=base_cols, baseline_compression=base_cx,
-        stats={"solver_seconds": out["seconds"]},
+        stats=stats,
     )
 
 

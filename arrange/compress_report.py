@@ -16,12 +16,13 @@ import numpy as np
 
 import hwmodel
 
+from . import defaults as D
 from .compress import CompressConfig, LayerOutcome
 from .joint import CompressReport
 from .report import jsonable, markdown_table, or_dash
 
-__all__ = ["hardware", "report_dict", "format_compress", "compress_json", "write_compress_report",
-           "export_items", "packed_form"]
+__all__ = ["hardware", "report_dict", "format_compress", "format_demo", "settings_line", "compress_json",
+           "write_compress_report", "export_items", "packed_form"]
 
 
 def _lanes(cfg: CompressConfig, subword_lanes: int | None) -> int:
@@ -47,21 +48,24 @@ def _specs(o: LayerOutcome, cfg: CompressConfig, M: int, lanes: int):
             hwmodel.packed.index_bits_for(cfg.k), cfg.subword, dense.useful_macs, None, o.name, lanes)
     base = None
     if o.baseline_cols:
-        base_nnz = min(nnz, o.rows * o.cols)
+        # the baseline's own kept nonzeros (its conflicts prune other weights than the engine's); an outcome
+        # built without them: the engine's, capped by the cells the baseline has
+        base_nnz = o.stats.get("baseline_nnz", min(nnz, o.rows * o.baseline_cols))
         base = hwmodel.column_combined_layer(M, o.rows, o.cols, o.baseline_cols, cfg.alpha,
                                              weight_bits=cfg.bits, nnz=base_nnz, name=o.name)
     return spec, base
 
 
 def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: str = "ws",
-             pixels: dict | None = None, subword_lanes: int | None = None) -> dict:
+             pixels: dict | None = None, subword_lanes: int | None = None, pixels_note: str = "") -> dict:
     """Cycles, utilisation and energy per layer and in total: dense, baseline, engine.
 
     ``pixels`` maps a layer to its output pixels M (the GEMM's M); a layer not
     in it counts as M = 1 (one input vector), exact for linear layers and an
     underestimate of a conv's work, so the report names those layers.
     ``subword_lanes``: subword cells per PE for a subword packing (None: b/s,
-    the lanes of a b-bit PE; 1: a whole PE per subword).
+    the lanes of a b-bit PE; 1: a whole PE per subword). ``pixels_note``: where
+    ``pixels`` came from (a forward pass, an assumption), stated in the report.
     """
     pixels = pixels or {}
     lanes = _lanes(report.config, subword_lanes)
@@ -92,7 +96,7 @@ def hardware(report: CompressReport, rows: int = 32, cols: int = 32, dataflow: s
     assumed = [o.name for o in report.layers if o.name not in pixels]
     array = {"rows": rows, "cols": cols, "dataflow": dataflow, "subword_lanes": lanes}
     return {"array": array, "layers": per_layer, "total": total,
-            "pixels_assumed_1": assumed}
+            "pixels_assumed_1": assumed, "pixels_note": pixels_note}
 
 
 def _layer_row(o: LayerOutcome) -> dict:
@@ -122,11 +126,24 @@ def compress_json(report: CompressReport, **hw) -> str:
     return json.dumps(jsonable(report_dict(report, **hw)), indent=2)
 
 
+def settings_line(cfg: CompressConfig, schedule) -> str:
+    """What decided the compression, in one line (the subword view stated, never implicit)."""
+    problem = (f"p1 (alpha {cfg.alpha}, gamma {cfg.gamma:g})" if cfg.problem == "p1"
+               else f"p2 (k {cfg.k}, n {cfg.n})")
+    view = (f"{cfg.bits}-bit weights arranged whole" if cfg.subword is None else
+            f"{cfg.bits}-bit weights arranged as {cfg.bits // cfg.subword} signed {cfg.subword}-bit subwords each "
+            f"(--subword 0: whole weights)")
+    rounds = f"{len(schedule)} rounds to " if len(schedule) > 1 else ""
+    sub = f", subword sparsity {cfg.subword_sparsity:g}" if cfg.subword_sparsity else ""
+    return (f"settings: {problem}; {view}{sub}; {rounds}sparsity {schedule[-1]:g} ({cfg.scope} scope); "
+            f"solver {cfg.solver}, {cfg.time_limit:g} s per layer, seed {cfg.seed}")
+
+
 def format_compress(report: CompressReport, **hw) -> str:
-    """Markdown: stages, per-layer numbers with model total, hardware totals."""
+    """Markdown: settings, stages, per-layer numbers with model total, hardware totals."""
     d = report_dict(report, **hw)
     parts = [f"**Stopped early:** {report.error}"] if report.error else []
-    parts += ["## Accuracy by stage",
+    parts += [settings_line(report.config, report.schedule), "## Accuracy by stage",
               markdown_table(["step", "sparsity", "metric", "matrix x", "storage x", "greedy-cc x"],
                         [[s["step"], or_dash(s["sparsity"]), or_dash(s["metric"], "{:.4f}"), or_dash(s["compression"]),
                           or_dash(s["storage_compression"]), or_dash(s["baseline_compression"])]
@@ -151,8 +168,11 @@ def format_compress(report: CompressReport, **hw) -> str:
         parts += [f'## Hardware ({a["rows"]}x{a["cols"]} array, {a["dataflow"]}{lanes})',
                   markdown_table(["form", "cycles", "utilization", "energy pJ", "ops/J", "speedup", "energy eff"],
                             hrows)]
+        if d["hardware"]["pixels_note"]:
+            parts.append(d["hardware"]["pixels_note"])
         if d["hardware"]["pixels_assumed_1"]:
-            parts.append("output pixels unknown, counted as M = 1: " + ", ".join(d["hardware"]["pixels_assumed_1"]))
+            parts.append("output positions unknown (give --input-shape C,H,W or --tokens T), counted as M = 1: "
+                         + ", ".join(d["hardware"]["pixels_assumed_1"]))
         if "speedup_vs_baseline" in ht.get("engine", {}):
             parts.append(f'engine vs column combining: {ht["engine"]["speedup_vs_baseline"]:.2f}x throughput, '
                          f'{ht["engine"]["energy_eff_vs_baseline"]:.2f}x energy efficiency')
@@ -161,54 +181,93 @@ def format_compress(report: CompressReport, **hw) -> str:
     return "\n\n".join(parts)
 
 
+#: the line ``./run demo`` ends with: what to try on your own model
+NEXT_STEP = ("Next, your own model: ./run arrange compress model.pth --model-builder mine.py:build "
+             "--eval mine.py:evaluate [--finetune mine.py:finetune] --input-shape 3,224,224 --out out/mine "
+             "(README, 'Your own model')")
+
+
+def format_demo(report: CompressReport, **hw) -> str:
+    """The newcomer's summary of a compression: the headline numbers, the layers, the next command."""
+    d = report_dict(report, **hw)
+    t = d["total"]
+    stages = [s for s in report.stages if s.metric is not None]
+    lines = ["Tight Compression of the embedded digits CNN: prune, quantise, arrange, fine-tune",
+             settings_line(report.config, report.schedule), ""]
+    if t:
+        base = t.get("baseline_compression")
+        lines.append(f"  matrix compression   {t['matrix_compression']:6.2f}x" + (
+            f"   (column combining on the same pruned weights: {base:.2f}x)" if base else ""))
+        lines.append(f"  storage compression  {t['storage_compression']:6.2f}x   (packed values + index bits "
+                     f"vs dense {report.config.bits}-bit weights)")
+    if len(stages) >= 2:
+        first, last = stages[0].metric, stages[-1].metric
+        lines.append(f"  accuracy             {first:.2%} -> {last:.2%} ({100 * (last - first):+.2f} pt, "
+                     f"{stages[-1].step} model)")
+    ht = d["hardware"].get("total", {}) if d["hardware"] else {}
+    if "engine" in ht:
+        a = d["hardware"]["array"]
+        vs = (f"; {ht['engine']['speedup_vs_baseline']:.2f}x / {ht['engine']['energy_eff_vs_baseline']:.2f}x "
+              f"vs column combining" if "speedup_vs_baseline" in ht["engine"] else "")
+        lines.append(f"  hardware             {ht['engine']['speedup_vs_dense']:.2f}x throughput, "
+                     f"{ht['engine']['energy_eff_vs_dense']:.2f}x energy efficiency vs dense on a "
+                     f"{a['rows']}x{a['cols']} {a['dataflow']} array{vs}")
+    if t:
+        lines.append(f"  wall time            {t.get('wall_seconds', t['seconds']):.0f} s")
+    rows = [[r["name"], f'{r["rows"]}x{r["cols"]}', or_dash(r["sparsity"], "{:.1%}"), r["packed_cols"],
+             or_dash(r["matrix_compression"]), or_dash(r["storage_compression"]), or_dash(r["baseline_compression"])]
+            for r in d["layers"]]
+    lines += ["", markdown_table(["layer", "shape", "sparsity", "packed cols", "matrix x", "storage x",
+                                  "greedy-cc x"], rows), ""]
+    if report.error:
+        lines.append(f"stopped early: {report.error}")
+    lines += [f"skipped {n}: {e}" for n, e in report.skipped]
+    lines.append("Every stage: ./run arrange compress " + " ".join(D.DEMO_ARGS))
+    lines.append(NEXT_STEP)
+    return "\n".join(lines)
+
+
 def _plots(report: CompressReport, d: dict, out_dir: str) -> list:
-    import matplotlib
+    from .report import plot_layer_bars, plot_packed_matrix, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    cfg = report.config
     paths = []
     # The picture that explains the method: the largest layer before and after packing.
     o = max(report.layers, key=lambda o: o.rows * o.cols)
-    packed = packed_form(o, report.config)
+    packed = packed_form(o, cfg)
     if packed.num_groups:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={
-            "width_ratios": [o.arranged_cols, max(packed.values.shape[1], o.arranged_cols // 4)]})
-        view = "subword columns" if report.config.subword else "weights"
-        axes[0].imshow(o.allowed, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
-        axes[0].set_title(f"{o.name}: sparse {view}, {o.rows}x{o.arranged_cols}")
-        axes[1].imshow(packed.values != 0, aspect="auto", cmap="Greys", interpolation="nearest",
-                       vmin=0, vmax=1)
-        axes[1].set_title(f"packed {o.rows}x{packed.values.shape[1]}")
-        for ax in axes:
-            ax.set_xlabel("column"); ax.set_ylabel("row (filter)")
-        fig.tight_layout()
-        paths.append(os.path.join(out_dir, "packed_matrix.png"))
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    names = [r["name"] for r in d["layers"]]
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.bar(x - 0.2, [r["matrix_compression"] for r in d["layers"]], 0.4, label="this engine")
-    ax.bar(x + 0.2, [r["baseline_compression"] or 0 for r in d["layers"]], 0.4, label="column combining")
-    ax.set_xticks(x, names, rotation=30)
-    ax.set_ylabel("matrix compression (x)")
-    ax.legend()
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "compression_per_layer.png"))
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
+        view = f"{cfg.subword}-bit subword columns" if cfg.subword else "weights"
+        paths.append(plot_packed_matrix(os.path.join(out_dir, "packed_matrix.png"), o.name, o.allowed,
+                                        packed.values, view))
+    layers = report.layers
+    series = {"this engine": [(o.rows * o.cols * cfg.bits, o.rows * o.packed_cols * cfg.slot_bits) for o in layers]}
+    if all(o.baseline_cols for o in layers):
+        series["column combining (greedy-cc, same pruned weights)"] = [(o.cols, o.baseline_cols) for o in layers]
+    view = f"{cfg.subword}-bit subwords" if cfg.subword else "whole weights"
+    setting = (f"p1 alpha {cfg.alpha} gamma {cfg.gamma:g}" if cfg.problem == "p1" else f"p2 k {cfg.k} n {cfg.n}")
+    paths.append(plot_layer_bars(os.path.join(out_dir, "compression_per_layer.png"), [o.name for o in layers],
+                                 [o.rows * o.cols for o in layers], series,
+                                 f"matrix compression per layer: {setting}, {view}, "
+                                 f"sparsity {report.schedule[-1]:g}"))
     if d["hardware"]:
+        plt = pyplot()
         ht = d["hardware"]["total"]
+        names = {"dense": "dense", "baseline": "column combining\n(greedy-cc)", "engine": "this engine"}
         forms = [f for f in ("dense", "baseline", "engine") if f in ht]
+        a = d["hardware"]["array"]
         fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-        axes[0].bar(forms, [ht["dense"]["cycles"] / ht[f]["cycles"] for f in forms])
-        axes[0].set_title("throughput vs dense")
-        axes[1].bar(forms, [ht[f]["ops_per_joule"] / ht["dense"]["ops_per_joule"] for f in forms])
-        axes[1].set_title("energy efficiency vs dense")
+        for ax, values, title in (
+                (axes[0], [ht["dense"]["cycles"] / ht[f]["cycles"] for f in forms], "throughput vs dense (x)"),
+                (axes[1], [ht[f]["ops_per_joule"] / ht["dense"]["ops_per_joule"] for f in forms],
+                 "energy efficiency vs dense (x)")):
+            bars = ax.bar([names[f] for f in forms], values, color=["grey", "tab:orange", "tab:blue"][-len(forms):])
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=8)
+            ax.set_title(title, fontsize=10)
+            ax.margins(y=0.15)
+        fig.suptitle(f'{a["rows"]}x{a["cols"]} array, {a["dataflow"]}', fontsize=9)
         fig.tight_layout()
         paths.append(os.path.join(out_dir, "hardware.png"))
-        fig.savefig(paths[-1], dpi=100)
+        fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths
 

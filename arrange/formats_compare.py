@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 
 import hwmodel
 
+from . import defaults as D
 from .errors import ArrangeError
 from .formats import FORMATS
 from .formats.base import VALUE_BITS, FormatAdapter, on_array
@@ -138,8 +139,8 @@ def _masked_finetune(fmt: FormatAdapter, packed: dict, layers, state: dict, mask
     return state, {n: fmt.reencode(p, layer_weight(state, by_name[n])) for n, p in packed.items()}
 
 
-def apply_format(layers, name: str, setting: dict, epochs: int = 5, seed: int = 0, time_limit: float = 5.0,
-                 solver=None, hooks: Hooks | None = None) -> FormatRun:
+def apply_format(layers, name: str, setting: dict, epochs: int = D.FORMATS_EPOCHS, seed: int = D.SEED,
+                 time_limit: float = D.TIME_LIMIT, solver=None, hooks: Hooks | None = None) -> FormatRun:
     """Project ``layers`` onto format ``name`` at ``setting``, fine-tune, re-encode.
 
     ``hooks`` evaluate and fine-tune the model the layers come from (default:
@@ -238,8 +239,9 @@ def _dense_run(layers, hooks: Hooks) -> FormatRun:
 
 
 def compare_formats(model_layers=None, formats=tuple(FORMATS), settings: dict | None = None,
-                    finetune_epochs: int = 5, seed: int = 0, rows: int = 8, cols: int = 8,
-                    dataflow: str = "ws", tolerance: float = 0.01, time_limit: float = 5.0,
+                    finetune_epochs: int = D.FORMATS_EPOCHS, seed: int = D.SEED, rows: int = D.FORMATS_ARRAY[0],
+                    cols: int = D.FORMATS_ARRAY[1], dataflow: str = "ws", tolerance: float = 0.01,
+                    time_limit: float = D.TIME_LIMIT,
                     solvers: dict | None = None, pixels: dict | None = None,
                     hooks: Hooks | None = None) -> list[dict]:
     """One row per format (plus the dense reference first) at matched accuracy on one model.

@@ -19,6 +19,10 @@ Files written by :func:`write_pack_report` into ``--out``:
   (:func:`read_packed` and :func:`arrange.formats.column_combine.decode` do
   this); a conv's row r is output channel ``g0 * R + r`` of the full weight,
   its columns ``(i * kh + y) * kw + x``.
+- ``compression_per_layer.png`` (each layer's matrix compression and the
+  best its lower bound allows; the largest layers one bar each, the rest as
+  "others") and ``packed_matrix.png`` (the largest layer before and after
+  packing, as a block-density heat map).
 - ``masks.npz`` (and ``masks.pt`` when torch is installed): state-dict weight
   name (``encoder.layer.0.attention.self.query.weight``) -> bool keep-mask of the
   full weight shape, grouped convs merged back, for
@@ -35,7 +39,8 @@ import numpy as np
 from .io import selection_summary
 
 __all__ = ["compression", "markdown_table", "or_dash", "format_table", "write_pack_report", "write_masks",
-           "read_packed", "jsonable"]
+           "read_packed", "jsonable", "pyplot", "bar_rows", "block_density", "plot_layer_bars", "plot_packed_matrix",
+           "write_pack_plots"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -88,7 +93,11 @@ def format_table(report) -> str:
     if report.layers:
         out.append(f"verified: {len(report.layers)} layers decode exactly to their pruned matrices")
     if report.accuracy:
-        out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+        metric = report.params.get("metric", "digits test accuracy")
+        if metric == "digits test accuracy":
+            out.append("test accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in report.accuracy.items()))
+        else:
+            out.append(f"metric ({metric}): " + ", ".join(f"{k} {v:.4g}" for k, v in report.accuracy.items()))
     out += [f"advice {r.name}: {r.advice['message']}" for r in report.layers if r.advice]
     summary = selection_summary(report.not_selected)
     if summary:
@@ -113,9 +122,10 @@ def to_json(report) -> str:
     return json.dumps(jsonable(report.as_dict()), indent=2)
 
 
-def write_pack_report(report, packed: dict, out_dir: str, masks: dict | None = None) -> list:
-    """report.json, report.md, packed.npz (layout in the module docstring) and, given ``masks``
-    (state-dict weight name -> bool array), masks.npz and masks.pt; returns the paths written."""
+def write_pack_report(report, packed: dict, out_dir: str, masks: dict | None = None, plots: bool = True) -> list:
+    """report.json, report.md, packed.npz (layout in the module docstring), given ``masks``
+    (state-dict weight name -> bool array) masks.npz and masks.pt, and with ``plots``
+    compression_per_layer.png and packed_matrix.png (:func:`write_pack_plots`); returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, "report.json"), os.path.join(out_dir, "report.md"),
              os.path.join(out_dir, "packed.npz")]
@@ -138,6 +148,8 @@ def write_pack_report(report, packed: dict, out_dir: str, masks: dict | None = N
     np.savez_compressed(paths[2], **arrays)
     if masks is not None:
         paths += write_masks(masks, out_dir)
+    if plots:
+        paths += write_pack_plots(report, packed, out_dir)
     return paths
 
 
@@ -175,3 +187,153 @@ def read_packed(path) -> dict:
         return {n: ColumnCombined(z[f"{n}/values"], z[f"{n}/select"], z[f"{n}/table"],
                                   tuple(int(x) for x in z[f"{n}/shape"]), int(z[f"{n}/table"].shape[1]))
                 for n in names}
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+#: layers drawn one bar each; the rest are summed into one "others" bar (ratio of their sums)
+TOP_LAYERS = 24
+#: the packed-matrix picture's resolution: at most this many blocks across and down
+MAX_BLOCKS = (256, 512)
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def bar_rows(names, sizes, series: dict, top: int = TOP_LAYERS) -> tuple[list, dict]:
+    """(labels, label -> values) for per-layer bars: the ``top`` largest layers in model order, then others.
+
+    ``series``: label -> per-layer (numerator, denominator) or None (no value);
+    a bar is numerator / denominator, and the "others (k layers)" bar is the
+    ratio of the others' sums (DESIGN.md section 4: ratios of sums), None when
+    some of them have no value.
+
+    >>> bar_rows(["a", "b", "c"], [10, 1, 5], {"x": [(8, 2), (3, 1), (10, 5)]}, top=2)
+    (['a', 'c', 'others (1 layer)'], {'x': [4.0, 2.0, 3.0]})
+    """
+    order = sorted(range(len(names)), key=lambda i: -sizes[i])
+    shown = sorted(order[:top])
+    rest = order[top:]
+    labels = [names[i] for i in shown]
+    if rest:
+        labels.append(f"others ({len(rest)} layer{'s' if len(rest) > 1 else ''})")
+    values = {}
+    for label, pairs in series.items():
+        vals = [None if pairs[i] is None else pairs[i][0] / pairs[i][1] for i in shown]
+        if rest:
+            parts = [pairs[i] for i in rest]
+            vals.append(None if any(p is None for p in parts) else
+                        sum(p[0] for p in parts) / sum(p[1] for p in parts))
+        values[label] = vals
+    return labels, values
+
+
+def plot_layer_bars(path: str, names, sizes, series: dict, title: str,
+                    xlabel: str = "matrix compression (x, higher is better)", top: int = TOP_LAYERS) -> str:
+    """Horizontal per-layer bars, one colour per series (legend names each), values written on the bars.
+
+    Readable at any layer count: the ``top`` largest layers (by ``sizes``)
+    get a bar each, the rest one "others" bar (:func:`bar_rows`).
+    """
+    plt = pyplot()
+    labels, values = bar_rows(names, sizes, series, top)
+    k = len(values)
+    height = 0.8 / k
+    fig, ax = plt.subplots(figsize=(8, 1.8 + 0.22 * len(labels) * max(k, 1.5)), layout="constrained")
+    y = np.arange(len(labels))
+    for j, (label, vals) in enumerate(values.items()):
+        pos = y + (j - (k - 1) / 2) * height
+        bars = ax.barh(pos, [0 if v is None else v for v in vals], height, label=label)
+        ax.bar_label(bars, labels=["-" if v is None else f"{v:.2f}" for v in vals], padding=2, fontsize=7)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()  # model order top to bottom
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel(xlabel)
+    if len(labels) < len(names):
+        title += f"\n(the {len(labels) - 1} largest of {len(names)} layers; the rest summed as others)"
+    ax.set_title(title, fontsize=10)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=2)
+    ax.margins(x=0.12)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def block_density(mask: np.ndarray, blocks=MAX_BLOCKS) -> tuple[np.ndarray, tuple]:
+    """Fraction of True per block of a bool (R, N) matrix, at most ``blocks`` (down, across) blocks.
+
+    Returns (density, (block rows, block cols)); blocks at the right and bottom
+    edges may be partial and are averaged over what they hold.
+
+    >>> d, size = block_density(np.eye(4, dtype=bool), blocks=(2, 2))
+    >>> d.tolist(), size
+    ([[0.5, 0.0], [0.0, 0.5]], (2, 2))
+    """
+    mask = np.asarray(mask, dtype=bool)
+    R, N = mask.shape
+    br, bc = -(-R // min(R, blocks[0])), -(-N // min(N, blocks[1]))
+    nr, nc = -(-R // br), -(-N // bc)
+    padded = np.zeros((nr * br, nc * bc), dtype=np.float64)
+    count = np.zeros_like(padded)
+    padded[:R, :N] = mask
+    count[:R, :N] = 1
+    sums = padded.reshape(nr, br, nc, bc).sum(axis=(1, 3))
+    return sums / count.reshape(nr, br, nc, bc).sum(axis=(1, 3)), (br, bc)
+
+
+def plot_packed_matrix(path: str, name: str, before: np.ndarray, packed_values: np.ndarray, view: str = "weights",
+                       blocks=MAX_BLOCKS) -> str:
+    """The layer before (R x N nonzeros) and after packing (R x G cells in use), as density heat maps.
+
+    Small layers draw one pixel per entry; larger ones one per block of
+    entries, coloured by the fraction nonzero, so a 128 x 131072 layer reads
+    as its structure rather than noise. Each panel has its own colour scale
+    (a sparse layer's blocks are far below the packed ones') and is as wide as
+    its column count (the packed one at least a quarter of the other).
+    """
+    plt = pyplot()
+    before = np.asarray(before, dtype=bool)
+    after = np.asarray(packed_values) != 0
+    R, N = before.shape
+    G = after.shape[1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained",
+                             gridspec_kw={"width_ratios": [N, max(G, N / 4)]})
+    for ax, m, what in ((axes[0], before, f"{view}: {R} x {N}, {before.mean():.1%} nonzero"),
+                        (axes[1], after, f"packed: {R} x {G}, {after.mean():.1%} of cells used")):
+        d, (br, bc) = block_density(m, blocks)
+        im = ax.imshow(d, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0,
+                       vmax=max(float(d.max()), 1e-9), extent=(0, m.shape[1], m.shape[0], 0))
+        per = "one pixel per entry" if br == bc == 1 else f"one pixel per {br} x {bc} block"
+        ax.set_title(f"{what}\n({per})", fontsize=9)
+        ax.set_xlabel("column")
+        fig.colorbar(im, ax=ax, fraction=0.05, label="fraction nonzero")
+    axes[0].set_ylabel("row (output channel)")
+    fig.suptitle(f"{name} before and after packing: {N} columns -> {G} ({N / max(G, 1):.2f}x fewer)", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_pack_plots(report, packed: dict, out_dir: str) -> list:
+    """compression_per_layer.png (each layer against its lower bound) and packed_matrix.png (largest layer)."""
+    if not report.layers:
+        return []
+    rows = report.layers
+    paths = [plot_layer_bars(
+        os.path.join(out_dir, "compression_per_layer.png"), [r.name for r in rows], [r.rows * r.cols for r in rows],
+        {"this engine (P1 column combining)": [(r.cols, r.groups) for r in rows],
+         "bound (columns / lower bound on groups)": [(r.cols, max(r.lower_bound, 1)) for r in rows]},
+        f"matrix compression per layer, alpha {report.params.get('alpha')}, gamma {report.params.get('gamma')}")]
+    big = max(rows, key=lambda r: r.rows * r.cols)
+    result = report.results.get(big.name)
+    if result is not None and big.name in packed:
+        paths.append(plot_packed_matrix(os.path.join(out_dir, "packed_matrix.png"), big.name,
+                                        result.keep_mask | result.pruned, packed[big.name].values))
+    return paths

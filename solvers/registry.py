@@ -27,7 +27,7 @@ from typing import Callable
 
 from .problem import ProblemError
 
-__all__ = ["Solver", "register", "lookup", "load_solver"]
+__all__ = ["Solver", "register", "lookup", "load_solver", "load_attribute"]
 
 
 @dataclass(frozen=True)
@@ -82,16 +82,20 @@ def _wrap(obj, name: str) -> Solver:
     raise ProblemError(f"{name} is a {type(obj).__name__}, not a Solver or a function")
 
 
-def load_solver(spec: str) -> Solver:
-    """The Solver named by ``"module:attribute"`` or ``"file.py:attribute"``; ProblemError otherwise."""
+def load_attribute(spec: str, what: str = "solver"):
+    """The object named by ``"module:attribute"`` or ``"file.py:attribute"``; ProblemError otherwise.
+
+    Generic (any attribute of any module): :func:`load_solver` and the arrange
+    package's user callables (evaluators, fine-tuners) load through it.
+    """
     where, _, attr = spec.rpartition(":")
     if not where or not attr:
-        raise ProblemError(f"expected a solver as module:function or file.py:function, got {spec!r}")
+        raise ProblemError(f"expected a {what} as module:function or file.py:function, got {spec!r}")
     try:
         if where.endswith(".py"):
             path = Path(where)
             if not path.is_file():
-                raise ProblemError(f"solver file {where} does not exist")
+                raise ProblemError(f"{what} file {where} does not exist")
             module_name = f"_arrange_user_{path.stem}"
             loader = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(loader)
@@ -102,10 +106,15 @@ def load_solver(spec: str) -> Solver:
     except ProblemError:
         raise
     except Exception as exc:  # noqa: BLE001 - a user's module can fail in any way on import
-        raise ProblemError(f"cannot import solver module {where}: {type(exc).__name__}: {exc}") from None
+        raise ProblemError(f"cannot import {what} module {where}: {type(exc).__name__}: {exc}") from None
     if not hasattr(module, attr):
         raise ProblemError(f"module {where} has no attribute {attr!r}")
-    return _wrap(getattr(module, attr), spec)
+    return getattr(module, attr)
+
+
+def load_solver(spec: str) -> Solver:
+    """The Solver named by ``"module:attribute"`` or ``"file.py:attribute"``; ProblemError otherwise."""
+    return _wrap(load_attribute(spec, "solver"), spec)
 
 
 def lookup(table: dict, solver, problem_name: str) -> Solver:
