@@ -26,7 +26,7 @@ __all__ = ["TIME_LIMIT", "ALPHA", "GAMMA", "SOLVER", "SEED", "BITS", "SUBWORD", 
            "HelpFormatter"]
 
 #: seconds per layer (per solve) for every subcommand and for CompressConfig / compare_formats
-TIME_LIMIT = 5.0
+TIME_LIMIT = 10.0
 #: P1: max columns per group, and the conflict budget per group as a fraction of rows
 ALPHA = 8
 GAMMA = 0.0
