@@ -69,8 +69,8 @@ def solve(problem: GroupProblem, solver="auto", options: Options | None = None,
 
 # The algorithm modules, imported after SOLVERS exists; "auto" last because the
 # portfolio draws on the others.
-from . import identity, apex, anneal, matching, lns, cpsat, portfolio  # noqa: E402
+from . import identity, apex, anneal, matching, lns, ria, cpsat, portfolio  # noqa: E402
 
-for _solver in [identity.SOLVER, *apex.SOLVERS_HERE, anneal.SOLVER, matching.SOLVER, lns.SOLVER,
+for _solver in [identity.SOLVER, *apex.SOLVERS_HERE, anneal.SOLVER, matching.SOLVER, lns.SOLVER, ria.SOLVER,
                 cpsat.SOLVER, portfolio.SOLVER]:
     SOLVERS[_solver.name] = _solver

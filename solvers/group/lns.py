@@ -66,11 +66,11 @@ def move_ops(problem: GroupProblem, groups: int) -> float:
     """Operations one assignment move over ``groups`` groups is charged.
 
     It scores groups x groups insertions of O(R) each (vectorised: about 0.9
-    operations of the other searches' cost models per term) plus a fixed cost
-    for the assignment and the Python around it; fitted to measured move times
-    (benchmarks/solvers/work_rate.py).
+    operations of the other searches' cost models per term), then solves a
+    groups x groups assignment (about 60 per arc) and the Python around it;
+    fitted to measured move times (benchmarks/solvers/work_rate.py).
     """
-    return 0.9 * groups * groups * problem.shape[0] + 1e5
+    return (0.9 * problem.shape[0] + 60.0) * groups * groups + 3e4
 
 
 def assignment_move(magT: np.ndarray, order: np.ndarray, gvals: np.ndarray, k: int, n: int,
