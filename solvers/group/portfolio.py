@@ -40,6 +40,7 @@ from .anneal import anneal
 from .apex import tabu_swap
 from .lns import lns
 from .matching import matching, matching_ops
+from .ria import ria
 from .start import start_order
 
 __all__ = ["SOLVER", "portfolio", "TABU_MAX_COLUMNS"]
@@ -49,17 +50,32 @@ TABU_MAX_COLUMNS = 256
 # (name, search, share of the remaining work it may use at most), run in order.
 _SMALL_STAGES = (("tabu", tabu_swap, 0.8), ("lns", lns, 1.0))
 _LARGE_STAGES = (("lns", lns, 1.0), ("anneal", anneal, 1.0))
+# Share of the budget the RIA starter may use (it stops earlier when a sweep gains nothing).
+_RIA_SHARE = 0.3
 # Share of the budget the heuristic gets before CP-SAT on tiny instances.
 _CPSAT_HEURISTIC_SHARE = 0.3
 
 
+def _ria_start(problem: GroupProblem, options: Options, budget: Budget) -> tuple[Outcome, str]:
+    """RIA on its share of the budget; its answer if it beats the hint (or identity), else that order."""
+    start = start_order(problem, options)
+    share = budget.share(_RIA_SHARE)
+    outcome = ria(problem, options.seed, share)
+    budget.charge(share)
+    if kept_magnitude(problem, outcome.solution) > kept_magnitude(problem, start):
+        return outcome, "ria"
+    outcome.solution = start
+    return outcome, "hint" if options.hint is not None else "identity"
+
+
 def _pipeline(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
-    order = start_order(problem, options)
     stages = _SMALL_STAGES if problem.shape[1] <= TABU_MAX_COLUMNS else _LARGE_STAGES
-    stats: dict = {"method": "portfolio: " + " -> ".join(name for name, _, _ in stages)}
-    iterations, interrupted = 0, False
+    stats: dict = {"method": "portfolio: ria -> " + " -> ".join(name for name, _, _ in stages)}
+    first, stats["start"] = _ria_start(problem, options, budget)
+    order, iterations, interrupted = first.solution, first.iterations, first.interrupted
+    stats["ria"] = {"iterations": first.iterations, **first.stats}
     for i, (name, search, share) in enumerate(stages):
-        if i and budget.exhausted:
+        if interrupted or budget.exhausted:
             break
         stage_budget = budget.share(share)
         outcome = search(problem, order, options.seed + i, stage_budget)
