@@ -182,11 +182,12 @@ class _SwapState:
 def _table_does_not_fit(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget) -> Outcome | None:
     """LNS's answer, saying why, when the budget cannot pay for the table and one move; else None."""
     table_ops, one_move = swap_ops(problem)
-    if budget.ops >= table_ops + one_move:
+    available = max(budget.ops, 0.0)
+    if available >= table_ops + one_move:
         return None
     outcome = lns(problem, order, seed, budget)
     outcome.fallback = (f"the {problem.shape[1]} x {problem.shape[1]} swap table (~{table_ops:.2g} operations) "
-                        f"does not fit the budget ({max(budget.ops, 0):.2g}); LNS instead")
+                        f"does not fit the budget ({available:.2g}); LNS instead")
     return outcome
 
 
