@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated sparsities for prune/arrange/fine-tune rounds, e.g. 0.5,0.7,0.8")
     c.add_argument("--scope", choices=["layer", "global"], default="layer")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
+    c.add_argument("--score", metavar="FILE", default=None,
+                   help="p2: per-layer scores (.npz/.pt/.safetensors; key = layer name; a matrix such as "
+                        "|W|*||X_j||, or one activation norm per input channel) ranking entries instead of |W|")
     c.add_argument("--solver", default="auto",
                    help="the problem's solver: a name from `arrange solvers`, or module:function (default auto)")
     c.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
@@ -154,6 +157,12 @@ def _cmd_pack(args) -> int:
     return EXIT_BAD_INPUT if report.skipped else 0
 
 
+def _scores(path):
+    from .compress import load_scores
+
+    return load_scores(path) if path else {}
+
+
 def _cmd_compress(args) -> int:
     import functools
 
@@ -165,7 +174,8 @@ def _cmd_compress(args) -> int:
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
         subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
-        params=params_dict(args.param), time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+        params=params_dict(args.param), time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed,
+        scores=_scores(args.score))
     from .solve import check_solver
 
     check_solver(cfg.problem, cfg.solver, cfg.params)
@@ -174,6 +184,11 @@ def _cmd_compress(args) -> int:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
     model = _load(args.model, args)
+    names = {layer.name for layer in model.layers}
+    unknown = sorted(key for key in cfg.scores if key not in names and key.removesuffix(".weight") not in names)
+    if unknown:
+        raise ArrangeError(f"--score {args.score}: no layer named {', '.join(unknown[:5])}; "
+                           f"layers: {', '.join(sorted(names)[:8])}")
     hooks = None
     if args.model == "digits":
         from .hooks import digits_hooks
