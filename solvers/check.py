@@ -119,7 +119,8 @@ def _top_n(problem: GroupProblem, order: np.ndarray, want_mask: bool):
     mask = np.zeros((R, N), dtype=bool) if want_mask else None
     for r0 in range(0, R, _ROW_BLOCK):
         block = problem.magnitude[r0:r0 + _ROW_BLOCK]
-        vals = [block[:, s] for s in slots]
+        # C order whatever numpy's fancy indexing returns, so both paths sum in one order
+        vals = [np.ascontiguousarray(block[:, s]) for s in slots]
         work = [v.copy() for v in vals] if want_mask else vals
         for t in range(n):
             for i in range(k - 1 - t):
