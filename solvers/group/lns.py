@@ -27,7 +27,7 @@ from ..registry import Solver
 from ._kernels import all_group_kept, insertion_values, prepare, tolerance
 from .start import from_start
 
-__all__ = ["SOLVER", "lns", "max_assignment", "assignment_move", "move_ops", "BLOCK_GROUPS"]
+__all__ = ["SOLVER", "lns", "max_assignment", "assignment_move", "move_ops", "AssignmentState", "BLOCK_GROUPS"]
 
 # Moves without improvement before the search stops (counted in whole-layer
 # equivalents: a block move counts B / G of a move).
@@ -91,16 +91,28 @@ def assignment_move(magT: np.ndarray, order: np.ndarray, gvals: np.ndarray, k: i
     return gain
 
 
+class AssignmentState:
+    """What the assignment-move searches (LNS, RIA's sweeps) share: the order, group values, block size."""
+
+    def __init__(self, problem: GroupProblem, order: np.ndarray):
+        self.magT = prepare(problem.magnitude)
+        self.k, self.n, self.G = problem.k, problem.n, problem.num_groups
+        self.block = min(self.G, BLOCK_GROUPS)
+        self.order = order.copy()
+        self.gvals = all_group_kept(self.magT, self.order, self.k, self.n)
+        self.tol = tolerance(self.magT)
+
+    def move(self, removed: np.ndarray) -> float:
+        """:func:`assignment_move` on the positions ``removed``; its gain."""
+        return assignment_move(self.magT, self.order, self.gvals, self.k, self.n, removed)
+
+
 def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
         patience: int = PATIENCE) -> Outcome:
     """Assignment-move LNS from ``order``; never worse than the start."""
-    magT = prepare(problem.magnitude)
-    k, n, G = problem.k, problem.n, problem.num_groups
-    B = min(G, BLOCK_GROUPS)
+    st = AssignmentState(problem, order)
+    k, G, B = st.k, st.G, st.block
     rng = np.random.default_rng(seed)
-    order = order.copy()
-    gvals = all_group_kept(magT, order, k, n)
-    tol = tolerance(magT)
     cost = move_ops(problem, B)
     # Patience in block moves: as many as cover the layer `patience` times.
     stale_limit = patience * -(-G // B)
@@ -109,17 +121,16 @@ def lns(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
     try:
         while stale < stale_limit and moves < _MAX_MOVES and budget.ops >= cost and not budget.time_up:
             groups = np.sort(rng.choice(G, size=B, replace=False)) if B < G else np.arange(G)
-            removed = groups * k + rng.integers(k, size=B)
-            gain = assignment_move(magT, order, gvals, k, n, removed)
+            gain = st.move(groups * k + rng.integers(k, size=B))
             moves += 1
             budget.spend(cost)
-            stale = 0 if gain > tol else stale + 1
-            improved += gain > tol
+            stale = 0 if gain > st.tol else stale + 1
+            improved += gain > st.tol
     except KeyboardInterrupt:
         interrupted = True
     if budget.ops < cost:
         budget.use_up()
-    return Outcome(order, iterations=moves, interrupted=interrupted,
+    return Outcome(st.order, iterations=moves, interrupted=interrupted,
                    stats={"method": "LNS with assignment moves", "block_groups": B,
                           "improving_moves": int(improved)})
 

@@ -37,8 +37,7 @@ import numpy as np
 from ..budget import Budget
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
-from ._kernels import all_group_kept, prepare, tolerance
-from .lns import BLOCK_GROUPS, assignment_move, move_ops
+from .lns import AssignmentState, move_ops
 
 __all__ = ["SOLVER", "deal", "ria", "refine"]
 
@@ -56,13 +55,9 @@ def deal(problem: GroupProblem) -> np.ndarray:
 
 def refine(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget) -> Outcome:
     """Slot-by-slot assignment sweeps from ``order``; never worse than ``order``."""
-    magT = prepare(problem.magnitude)
-    k, n, G = problem.k, problem.n, problem.num_groups
-    B = min(G, BLOCK_GROUPS)
+    st = AssignmentState(problem, order)
+    k, G, B, tol = st.k, st.G, st.block, st.tol
     rng = np.random.default_rng(seed)
-    order = order.copy()
-    gvals = all_group_kept(magT, order, k, n)
-    tol = tolerance(magT)
     sweeps = moves = improved = 0
     interrupted = stop = False
     try:
@@ -76,7 +71,7 @@ def refine(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget) 
                     if budget.ops < cost or budget.time_up:
                         stop = True
                         break
-                    gain = assignment_move(magT, order, gvals, k, n, block * k + slot)
+                    gain = st.move(block * k + slot)
                     budget.spend(cost)
                     moves += 1
                     if gain > tol:
@@ -90,7 +85,7 @@ def refine(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget) 
         interrupted = True
     if not interrupted and budget.ops < move_ops(problem, B):
         budget.use_up()
-    return Outcome(order, iterations=moves, interrupted=interrupted,
+    return Outcome(st.order, iterations=moves, interrupted=interrupted,
                    stats={"method": "RIA: sort, deal, linear-sum-assignment sweeps", "sweeps": sweeps,
                           "block_groups": B, "improving_moves": improved})
 

@@ -61,7 +61,6 @@ def test_no_solver_spends_much_beyond_its_budget(name):
     W = np.abs(np.random.default_rng(0).standard_normal((64, 1024)))
     r = arrange.permute(W, k=4, n=2, solver=name, time_limit=0.2)
     assert r.ops <= 1.02 * 0.2 * OPS_PER_SECOND
-    assert r.stopped_by in ("budget", "done")
 
 
 def test_lns_moves_take_blocks_of_groups_on_wide_layers():
