@@ -51,7 +51,7 @@ from solvers import GroupProblem, kept_magnitude
 
 SHAPES = [(4096, 4096), (4096, 11008), (11008, 4096)]
 QUICK_SHAPES = [(64, 32), (128, 64), (512, 1024)]
-KINDS = ("|N(0,1)|", "outliers")
+KINDS = ("abs N(0,1)", "outliers")
 #: heavy channels in the outlier kind, and their scale
 OUTLIERS, OUTLIER_SCALE = 8, 30.0
 APEX_PACKAGE = "apex/contrib/sparsity/permutation_search_kernels"
