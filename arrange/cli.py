@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--scope", choices=["layer", "global"], default="layer",
                    help="pruning scope: per layer, or one threshold over all layers")
     c.add_argument("--aware", action="store_true", help="arrangement-aware pruning")
+    c.add_argument("--score", metavar="FILE", default=None,
+                   help="p2: per-layer scores (.npz/.pt/.safetensors; key = layer name; a matrix such as "
+                        "|W|*||X_j||, or one activation norm per input channel) ranking entries instead of |W|")
     c.add_argument("--solver", default=D.SOLVER,
                    help="the problem's solver: a name from `arrange solvers`, or module:function")
     c.add_argument("--param", type=solver_param, action="append", metavar="SOLVER.NAME=VALUE",
@@ -172,6 +175,12 @@ def _cmd_pack(args) -> int:
     return EXIT_BAD_INPUT if report.skipped else 0
 
 
+def _scores(path):
+    from .compress import load_scores
+
+    return load_scores(path) if path else {}
+
+
 def _cmd_compress(args) -> int:
     import functools
 
@@ -183,7 +192,8 @@ def _cmd_compress(args) -> int:
         sparsity=args.schedule[-1] if args.schedule else args.sparsity, scope=args.scope, bits=args.bits,
         subword=args.subword or None, subword_sparsity=args.subword_sparsity, problem=args.problem,
         alpha=args.alpha, gamma=args.gamma, k=args.k, n=args.n, solver=args.solver,
-        params=params_dict(args.param), time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed)
+        params=params_dict(args.param), time_limit=args.time_limit, arrangement_aware=args.aware, seed=args.seed,
+        scores=_scores(args.score))
     from .solve import check_solver
 
     check_solver(cfg.problem, cfg.solver, cfg.params)
@@ -193,6 +203,11 @@ def _cmd_compress(args) -> int:
                            f"got {args.subword_lanes}")
     user = _load(args)
     model = user.model
+    names = {layer.name for layer in model.layers}
+    unknown = sorted(key for key in cfg.scores if key not in names and key.removesuffix(".weight") not in names)
+    if unknown:
+        raise ArrangeError(f"--score {args.score}: no layer named {', '.join(unknown[:5])}; "
+                           f"layers: {', '.join(sorted(names)[:8])}")
     hooks = user.hooks
     if hooks is None and args.model == "digits":
         from .hooks import digits_hooks

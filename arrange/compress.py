@@ -36,7 +36,7 @@ from .prune import magnitude_prune
 from .quant import Subwords, check_widths, from_subwords, prune_subwords, quantize, to_subwords
 
 __all__ = ["CompressConfig", "LayerOutcome", "compress_matrix", "project_to_slots", "rates", "group_keep",
-           "contributions", "PROBLEMS"]
+           "contributions", "PROBLEMS", "load_scores", "layer_score"]
 
 PROBLEMS = ("p1", "p2")
 
@@ -58,6 +58,7 @@ class CompressConfig:
     solver: str = D.SOLVER
     params: dict = field(default_factory=dict, hash=False)   # per-solver parameters (arrange.pack)
     time_limit: float = D.TIME_LIMIT  # per layer
+    scores: dict = field(default_factory=dict, hash=False, repr=False)  # p2: layer name -> score (see layer_score)
     arrangement_aware: bool = False
     baseline: bool = True           # also pack with greedy-cc at weight level (column combining)
     seed: int = D.SEED
@@ -81,6 +82,8 @@ class CompressConfig:
             raise ArrangeError(f"p2 needs integers 1 <= n < k, got k={self.k!r}, n={self.n!r}")
         if not self.time_limit > 0:
             raise ArrangeError(f"time limit must be > 0, got {self.time_limit!r}")
+        if self.scores and self.problem != "p2":
+            raise ArrangeError("scores rank entries for p2 (fixed-ratio grouping); use --problem p2")
 
     @property
     def value_bits(self) -> int:
@@ -180,20 +183,51 @@ def _p1(M, C, cfg: CompressConfig, name: str):
                 values_bits=b["values"], index_bits=b["index"], seconds=r.seconds)
 
 
-def _p2(M, C, cfg: CompressConfig, name: str):
+def load_scores(path) -> dict:
+    """Per-layer P2 scores from a .npz/.pt/.safetensors/.npy file: layer name (or state-dict key) -> array."""
+    from pathlib import Path
+
+    from .io import _read_file
+
+    return _read_file(Path(path))
+
+
+def layer_score(name: str, W: np.ndarray, Q, sw: Subwords | None, cfg: CompressConfig):
+    """The score matrix over the arranged columns of layer ``name``, or None when it has none.
+
+    The file's entry is a matrix of the layer's size (e.g. |W| * ||X_j||), or
+    one value per input channel (e.g. ||X_j||; repeated over a conv's kernel
+    positions), which scales |W|. A subword carries its share of its weight's
+    score, |subword| * 2^shift / |q|.
+    """
+    S = cfg.scores.get(name, cfg.scores.get(f"{name}.weight"))
+    if S is None:
+        return None
+    R, N = W.shape
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim == 1 and S.size and N % S.size == 0 and S.size != R * N:
+        S = np.abs(W) * np.repeat(S, N // S.size)[None, :]
+    elif S.size == R * N:
+        S = S.reshape(R, N)
+    else:
+        raise LayerError(name, f"score of shape {S.shape} fits neither the weight ({R}, {N}) nor its {N} columns")
+    if sw is None:
+        return S
+    q = np.abs(Q.q)[:, sw.source]
+    return np.where(q > 0, S[:, sw.source] * np.abs(contributions(sw)) / np.maximum(q, 1), 0.0)
+
+
+def _p2(M, C, cfg: CompressConfig, name: str, score=None):
     r = permute(C, k=cfg.k, n=cfg.n, solver=cfg.solver, time_limit=cfg.time_limit, seed=cfg.seed,
-                name=name, params=cfg.params)
+                name=name, params=cfg.params, score=score)
     R, N = M.shape
-    padded = np.concatenate([C, np.zeros((R, r.padded), dtype=C.dtype)], axis=1)
-    keep = group_keep(padded, r.order, cfg.k, cfg.n)[:, :N]
+    keep = r.keep_mask
     packed_cols = (N + r.padded) // cfg.k * cfg.n
     index = R * packed_cols * index_bits_for(cfg.k) + (N + r.padded) * index_bits_for(N + r.padded)
     return dict(kept=np.where(keep, M, 0), packed_cols=packed_cols, bound=r.upper_bound,
                 objective=r.kept, status=r.status, solver=r.solver, packed=None, order=r.order,
                 values_bits=R * packed_cols * cfg.value_bits, index_bits=index, seconds=r.seconds)
 
-
-_ARRANGERS = {"p1": _p1, "p2": _p2}
 
 
 def rates(cfg: CompressConfig, R: int, N: int, packed_cols: int, values_bits: int, index_bits: int) -> dict:
@@ -212,7 +246,9 @@ def _arrange(name: str, W: np.ndarray, cfg: CompressConfig):
     M, C, Q, sw = _arranged_matrix(W, cfg)
     if not np.any(M):
         raise LayerError(name, "all weights quantise to zero; nothing to pack")
-    return M, C, Q, sw, _ARRANGERS[cfg.problem](M, C, cfg, f"layer {name}")
+    if cfg.problem == "p1":
+        return M, C, Q, sw, _p1(M, C, cfg, f"layer {name}")
+    return M, C, Q, sw, _p2(M, C, cfg, f"layer {name}", layer_score(name, W, Q, sw, cfg))
 
 
 #: bisection steps of arrangement-aware pruning

@@ -111,11 +111,18 @@ def _layer_row(o: LayerOutcome) -> dict:
     }
 
 
+def _config(cfg) -> dict:
+    """The config as plain values; per-layer scores as the names of the layers that have one."""
+    from dataclasses import asdict, replace
+
+    return {**asdict(replace(cfg, scores={})), "scores": sorted(cfg.scores)}
+
+
 def report_dict(report: CompressReport, **hw) -> dict:
     from dataclasses import asdict
 
     return {
-        "config": asdict(report.config), "schedule": report.schedule,
+        "config": _config(report.config), "schedule": report.schedule,
         "stages": [asdict(s) for s in report.stages], "layers": [_layer_row(o) for o in report.layers],
         "total": report.total, "hardware": hardware(report, **hw) if report.layers else {},
         "skipped": [{"layer": n, "error": e} for n, e in report.skipped], "error": report.error,

@@ -24,7 +24,7 @@ from solvers.warm import warm_up
 
 from .errors import ArrangeError, is_int
 
-__all__ = ["check_solver", "solve_combine", "permute", "pad_columns"]
+__all__ = ["check_solver", "solve_combine", "permute", "pad_columns", "importance"]
 
 
 def check_solver(problem: str, solver, params=None) -> None:
@@ -65,8 +65,37 @@ def pad_columns(W, k: int):
     return W, extra
 
 
+def importance(W, score=None, name: str = "W") -> np.ndarray:
+    """The matrix P2 maximises: ``W`` itself (its magnitudes), or the user's score where W is nonzero.
+
+    ``score`` is a nonnegative matrix of W's shape (e.g. Wanda's |W| * ||X_j||
+    or RIA's relative importance, from the user's calibration activations), or
+    a vector of one value per input channel (column), e.g. activation norms
+    ||X_j||, which scales |W| column by column.  Entries where W is zero (already
+    pruned) score zero.
+    """
+    if score is None:
+        return W
+    W = np.asarray(W)
+    try:
+        S = np.asarray(score, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProblemError(f"{name} score: not a numeric array") from None
+    if W.ndim != 2:
+        raise ProblemError(f"{name}: expected a 2-D matrix, got shape {W.shape}")
+    if S.ndim == 1 and S.shape[0] == W.shape[1]:
+        S = np.abs(W.astype(np.float64)) * S[None, :]
+    elif S.shape != W.shape:
+        raise ProblemError(f"{name} score: expected shape {W.shape} or ({W.shape[1]},), got {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise ProblemError(f"{name} score: {int(np.count_nonzero(~np.isfinite(S)))} NaN/inf entries")
+    if np.any(S < 0):
+        raise ProblemError(f"{name} score: {int(np.count_nonzero(S < 0))} negative entries; scores are >= 0")
+    return np.where(W != 0, S, 0.0)
+
+
 def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed: int = 0,
-            workers: int = 1, name: str = "W", params=None):
+            workers: int = 1, name: str = "W", params=None, score=None):
     """Fixed-ratio grouping (P2): a column order whose runs of k keep their top n.
 
     N not divisible by k is padded with empty columns (``.padded`` says how many;
@@ -75,6 +104,9 @@ def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed
     ``.efficacy``, ``.status``, ``.seconds`` (the whole call) and ``.keep_mask``
     (bool, W's shape: the entries the order keeps). ``params``: per-solver
     parameters, ``{"lns": {"patience": 30}}`` (see ``arrange solvers``).
+    ``score``: what a kept entry is worth instead of |W| (see :func:`importance`):
+    a matrix of W's shape or one value per column; kept, bounds and efficacy are
+    then in score units and each cell keeps its n highest-scoring entries.
     """
     warm_up()
     begin = time.perf_counter()
@@ -85,7 +117,7 @@ def permute(W, k: int, n: int = 1, solver="auto", time_limit: float = 10.0, seed
             raise ProblemError(f"Expected integer k >= 2, got {k!r}")
         if k > np.asarray(W).shape[-1]:
             raise ProblemError(f"Expected k <= number of columns {np.asarray(W).shape[-1]}, got k={k}")
-        padded, extra = pad_columns(W, int(k))
+        padded, extra = pad_columns(importance(W, score, name), int(k))
         problem = GroupProblem.from_weights(padded, k=k, n=n, name=name)
         result = _group.solve(problem, solver, options, budget)
     except ProblemError as exc:

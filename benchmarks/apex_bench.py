@@ -28,7 +28,7 @@ APEX_PUBLISHED = {"Apex window 8 (published)": 0.355, "Apex window 12 (published
 # (solver, time limit or None for the command-line one)
 RUNS = [
     ("identity", None), ("apex-swap", None), ("apex-window2", None), ("apex-window3", None),
-    ("anneal", None), ("lns", None), ("tabu", None), ("auto", 2.0),
+    ("anneal", None), ("lns", None), ("ria", None), ("tabu", None), ("auto", 2.0),
 ]
 
 

@@ -77,6 +77,10 @@ class Budget:
         """Count what a stage budget from :meth:`share` spent against this one."""
         self.spend(stage.spent)
 
+    def use_up(self) -> None:
+        """Spend what is left: a search whose next step costs more than the rest stops on its budget."""
+        self.spend(max(self.ops, 0.0))
+
     def steps_left(self, ops_per_step: float) -> int:
         """How many steps of ``ops_per_step`` operations the budget still pays for."""
         if self.ops == float("inf"):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .problem import CombineProblem, GroupProblem, InvalidSolution
 
-__all__ = ["check_labels", "conflict_pruned", "kept_magnitude", "kept_mask"]
+__all__ = ["check_labels", "conflict_pruned", "kept_magnitude", "kept_mask", "kept_and_mask"]
 
 
 def _cells(magnitude: np.ndarray, labels: np.ndarray):
@@ -89,17 +89,64 @@ def check_labels(problem: CombineProblem, labels) -> np.ndarray:
     return _pruned_mask((R, N), rows, cols, keeps)
 
 
-def kept_magnitude(problem: GroupProblem, order) -> float:
-    """Validate a P2 column order and return the kept magnitude."""
+# Rows per block of the P2 checker: bounds its temporary copies to a few MB at any width.
+_ROW_BLOCK = 256
+
+
+def _check_order(problem: GroupProblem, order) -> np.ndarray:
     order = np.asarray(order)
     R, N = problem.shape
     if order.shape != (N,) or not np.issubdtype(order.dtype, np.integer):
         raise InvalidSolution(f"order must be {N} integers, got shape {order.shape}")
-    if not np.array_equal(np.sort(order), np.arange(N)):
+    if order.min() < 0 or order.max() >= N or np.any(np.bincount(order, minlength=N) != 1):
         raise InvalidSolution("order is not a permutation of the columns")
-    cells = problem.magnitude[:, order].reshape(R, N // problem.k, problem.k)
-    top = np.sort(cells, axis=2)[:, :, problem.k - problem.n:]
-    return float(top.sum())
+    return order.astype(np.int64, copy=False)
+
+
+def _top_n(problem: GroupProblem, order: np.ndarray, want_mask: bool):
+    """Kept magnitude of ``order`` and (if asked) the kept mask, in blocks of rows.
+
+    Position i of every group is one (rows, G) slice; n bubble passes of
+    elementwise min/max over the k slices float each cell's n largest values
+    to the top, giving their sum and the n-th largest value thr.  A cell keeps
+    its entries above thr, then entries equal to thr in position order until
+    it has n: the earlier position wins a tie.  O(R N n) with no per-cell sort.
+    """
+    R, N = problem.shape
+    k, n = problem.k, problem.n
+    slots = [order[i::k] for i in range(k)]
+    total = 0.0
+    mask = np.zeros((R, N), dtype=bool) if want_mask else None
+    for r0 in range(0, R, _ROW_BLOCK):
+        block = problem.magnitude[r0:r0 + _ROW_BLOCK]
+        # C order whatever numpy's fancy indexing returns, so both paths sum in one order
+        vals = [np.ascontiguousarray(block[:, s]) for s in slots]
+        work = [v.copy() for v in vals] if want_mask else vals
+        for t in range(n):
+            for i in range(k - 1 - t):
+                lo = np.minimum(work[i], work[i + 1])
+                np.maximum(work[i], work[i + 1], out=work[i + 1])
+                work[i] = lo
+            total += float(work[k - 1 - t].sum())
+        if want_mask:
+            thr = work[k - n]
+            above = [v > thr for v in vals]
+            needed = n - sum(a.astype(np.int32) for a in above)
+            ties = bool(needed.any())
+            for v, a, s in zip(vals, above, slots):
+                if ties:
+                    tie = (v == thr) & (needed > 0)
+                    needed -= tie
+                    a |= tie
+                mask[r0:r0 + _ROW_BLOCK, s] = a
+    if want_mask:
+        mask &= problem.magnitude > 0
+    return total, mask
+
+
+def kept_magnitude(problem: GroupProblem, order) -> float:
+    """Validate a P2 column order and return the kept magnitude."""
+    return _top_n(problem, _check_order(problem, order), False)[0]
 
 
 def kept_mask(problem: GroupProblem, order) -> np.ndarray:
@@ -108,12 +155,9 @@ def kept_mask(problem: GroupProblem, order) -> np.ndarray:
     Each (row, group) cell keeps its n largest magnitudes; among equal ones the
     earlier position in the order (the rule the N:M format encodes with).
     """
-    order = np.asarray(order, dtype=np.int64)
-    R, N = problem.shape
-    cells = problem.magnitude[:, order].reshape(R, N // problem.k, problem.k)
-    top = np.argsort(-cells, axis=2, kind="stable")[:, :, :problem.n]
-    keep = np.zeros(cells.shape, dtype=bool)
-    np.put_along_axis(keep, top, True, axis=2)
-    out = np.empty((R, N), dtype=bool)
-    out[:, order] = keep.reshape(R, N)
-    return out & (problem.magnitude > 0)
+    return _top_n(problem, _check_order(problem, order), True)[1]
+
+
+def kept_and_mask(problem: GroupProblem, order) -> tuple[float, np.ndarray]:
+    """:func:`kept_magnitude` and :func:`kept_mask` in one pass."""
+    return _top_n(problem, _check_order(problem, order), True)

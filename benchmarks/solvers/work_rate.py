@@ -25,7 +25,7 @@ from solvers.problem import CombineProblem, GroupProblem, Options
 SECONDS = 2.0
 MIN_SECONDS = 0.5
 P2_INSTANCES = [(64, 64, 4, 2), (128, 256, 4, 2), (32, 576, 16, 1), (256, 1024, 4, 2)]
-P2_SEARCHES = ["apex-swap", "tabu", "apex-window2", "anneal", "lns"]
+P2_SEARCHES = ["apex-swap", "tabu", "apex-window2", "anneal", "lns", "ria"]
 #: (rows, columns, density, alpha, gamma)
 P1_INSTANCES = [(64, 256, 0.1, 8, 0.0), (128, 256, 0.1, 8, 0.05), (256, 512, 0.1, 8, 0.02), (128, 2048, 0.1, 8, 0.05)]
 P1_SEARCHES = ["tabu", "anneal"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..bounds import rows_bound
 from ..budget import Budget
-from ..check import kept_magnitude, kept_mask
+from ..check import kept_and_mask, kept_magnitude
 from ..problem import GroupProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver, lookup
 from ..result import GroupResult
@@ -51,7 +51,7 @@ def solve(problem: GroupProblem, solver="auto", options: Options | None = None,
     else:
         outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget, bound=bound)
     order = np.asarray(outcome.solution, dtype=np.int64)
-    kept = kept_magnitude(problem, order)
+    kept, keep_mask = kept_and_mask(problem, order)
     if outcome.bound is not None and outcome.bound < bound:
         bound, bound_kind = float(outcome.bound), outcome.bound_kind or spec.name
     tol = _REL_TOL * max(1.0, abs(bound))
@@ -62,15 +62,15 @@ def solve(problem: GroupProblem, solver="auto", options: Options | None = None,
         objective=kept, bound=max(bound, kept), bound_kind=bound_kind,
         status="optimal" if proven else "feasible", seconds=time.perf_counter() - begin, solver=spec.name,
         iterations=outcome.iterations, ops=budget.spent, stopped_by=stopped_by, fallback=outcome.fallback,
-        stats=dict(outcome.stats), order=order, keep_mask=kept_mask(problem, order),
+        stats=dict(outcome.stats), order=order, keep_mask=keep_mask,
         identity_kept=kept_magnitude(problem, np.arange(N)), k=problem.k, n=problem.n, rows_bound=rows,
     )
 
 
 # The algorithm modules, imported after SOLVERS exists; "auto" last because the
 # portfolio draws on the others.
-from . import identity, apex, anneal, matching, lns, cpsat, portfolio  # noqa: E402
+from . import identity, apex, anneal, matching, lns, ria, cpsat, portfolio  # noqa: E402
 
-for _solver in [identity.SOLVER, *apex.SOLVERS_HERE, anneal.SOLVER, matching.SOLVER, lns.SOLVER,
+for _solver in [identity.SOLVER, *apex.SOLVERS_HERE, anneal.SOLVER, matching.SOLVER, lns.SOLVER, ria.SOLVER,
                 cpsat.SOLVER, portfolio.SOLVER]:
     SOLVERS[_solver.name] = _solver

@@ -44,9 +44,10 @@ from ._kernels import (
     all_group_kept, chunk_steps, group_kept, prepare, random_cross_pair, refresh_table_groups,
     replacement_table, swap_positions, tolerance,
 )
+from .lns import lns
 from .start import from_start
 
-__all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "window_search", "window_partitions",
+__all__ = ["SOLVERS_HERE", "channel_swap", "tabu_swap", "tabu_steps", "swap_ops", "window_search", "window_partitions",
            "partition_count", "window_groups", "MAX_TABLE_COLUMNS"]
 
 # Escape swaps allowed once stuck (Apex's default escape_attempts).
@@ -107,10 +108,12 @@ def _record_best(order, gvals, best_order, best_total, tol):
 
 
 @njit(cache=True)
-def _swap_chunk(magT, order, k, n, gvals, table, best_order, best_total, moves, escapes_left, tol, rng):
-    """Up to ``moves`` best-improving or escape swaps; returns (moves done, escapes left)."""
+def _swap_chunk(magT, order, k, n, gvals, table, no_tabu, best_order, best_total, moves, escapes_left, tol, rng):
+    """Up to ``moves`` best-improving or escape swaps; returns (moves done, escapes left).
+
+    ``no_tabu`` is an all-zero (N, G) tabu list: plain channel swap forbids nothing.
+    """
     N = order.shape[0]
-    no_tabu = np.zeros((N, N // k), dtype=np.int64)
     done = 0
     while done < moves:
         gain, a, b = _best_swap(order, k, gvals, table, no_tabu, 0, 0.0, 0.0, tol)
@@ -144,10 +147,22 @@ def _tabu_chunk(magT, order, k, n, gvals, table, tabu, first, last, tenure_lo, t
     return last
 
 
+def swap_ops(problem: GroupProblem) -> tuple[float, float]:
+    """Operations the swap searches are charged: (building the table, one move).
+
+    The table has N x N entries of O(R) each; a move scans N^2 / 2 pairs and
+    refills 2 k table rows of N entries.
+    """
+    R, N = problem.shape
+    return float(N) * N * R, N * N / 2 + 2 * problem.k * N * R
+
+
 class _SwapState:
     """Order, group values, replacement table and best-so-far shared by the swap searches."""
 
-    def __init__(self, problem: GroupProblem, order: np.ndarray):
+    def __init__(self, problem: GroupProblem, order: np.ndarray, budget: Budget):
+        table_ops, self.move_ops = swap_ops(problem)
+        budget.spend(table_ops)
         self.magT = prepare(problem.magnitude)
         self.k, self.n = problem.k, problem.n
         self.order = order.copy()
@@ -156,15 +171,24 @@ class _SwapState:
         self.best_order = self.order.copy()
         self.best_total = np.array([self.gvals.sum()])
         self.tol = tolerance(self.magT)
-        N, R = self.magT.shape
-        # A move scans N^2 / 2 pairs and refills 2 k table rows of N entries of O(R) each.
-        self.move_ops = N * N / 2 + 2 * self.k * N * R
         self.chunk = chunk_steps(self.move_ops, _CHUNK)
 
     def final_best(self) -> np.ndarray:
         """The best order seen, counting the current one (a search can stop between optima)."""
         _record_best(self.order, self.gvals, self.best_order, self.best_total, self.tol)
         return self.best_order
+
+
+def _table_does_not_fit(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget) -> Outcome | None:
+    """LNS's answer, saying why, when the budget cannot pay for the table and one move; else None."""
+    table_ops, one_move = swap_ops(problem)
+    available = max(budget.ops, 0.0)
+    if available >= table_ops + one_move:
+        return None
+    outcome = lns(problem, order, seed, budget)
+    outcome.fallback = (f"the {problem.shape[1]} x {problem.shape[1]} swap table (~{table_ops:.2g} operations) "
+                        f"does not fit the budget ({available:.2g}); LNS instead")
+    return outcome
 
 
 def swap_table_fits(problem: GroupProblem) -> str | None:
@@ -178,17 +202,25 @@ def swap_table_fits(problem: GroupProblem) -> str | None:
 def channel_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
                  escapes: int = ESCAPES) -> Outcome:
     """Best-improving cross-group swaps from ``order`` with bounded escapes; never worse than the start."""
-    st = _SwapState(problem, order)
+    fallback = _table_does_not_fit(problem, order, seed, budget)
+    if fallback is not None:
+        return fallback
+    st = _SwapState(problem, order, budget)
     rng = new_state(seed, 0x5DEECE66D)
+    no_tabu = np.zeros((problem.shape[1], problem.num_groups), dtype=np.int64)
     moves, left = 0, escapes
     interrupted = False
     try:
-        while not budget.exhausted:
-            done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, st.best_order,
-                                     st.best_total, st.chunk, left, st.tol, rng)
+        while not budget.time_up:
+            want = min(st.chunk, budget.steps_left(st.move_ops))
+            if want == 0:
+                budget.use_up()
+                break
+            done, left = _swap_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, no_tabu, st.best_order,
+                                     st.best_total, want, left, st.tol, rng)
             budget.spend(done * st.move_ops)
             moves += done
-            if done < st.chunk:
+            if done < want:
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -209,7 +241,10 @@ def tabu_steps(problem: GroupProblem) -> int:
 def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budget,
               steps: int | None = None) -> Outcome:
     """Channel swap whose escapes are tabu moves; returns the best order seen (never worse than the start)."""
-    st = _SwapState(problem, order)
+    fallback = _table_does_not_fit(problem, order, seed, budget)
+    if fallback is not None:
+        return fallback
+    st = _SwapState(problem, order, budget)
     steps = tabu_steps(problem) if steps is None else int(steps)
     G = problem.num_groups
     # Short tenures did best on the Apex instance (G = 16: 2..6).
@@ -220,9 +255,11 @@ def tabu_swap(problem: GroupProblem, order: np.ndarray, seed: int, budget: Budge
     done = 0
     interrupted = False
     try:
-        for first in range(0, steps, st.chunk):
-            last = min(steps, first + st.chunk)
-            if budget.exhausted:
+        while done < steps and not budget.time_up:
+            first = done
+            last = min(steps, first + st.chunk, first + budget.steps_left(st.move_ops))
+            if last == first:
+                budget.use_up()
                 break
             done = _tabu_chunk(st.magT, st.order, st.k, st.n, st.gvals, st.table, tabu, first, last,
                                tenure_lo, tenure_hi, st.best_order, st.best_total, st.tol, rng)
@@ -329,8 +366,12 @@ def _window_sets(G: int, m: int, rng: np.random.Generator) -> np.ndarray:
     """Every m-set of groups, or a fixed random sample when there are too many."""
     if math.comb(G, m) <= _MAX_WINDOWS:
         return np.array(list(itertools.combinations(range(G), m)), dtype=np.int64).reshape(-1, m)
-    sample = np.array([np.sort(rng.choice(G, size=m, replace=False)) for _ in range(_MAX_WINDOWS)])
-    return np.ascontiguousarray(sample, dtype=np.int64)
+    sample = np.sort(rng.integers(G, size=(_MAX_WINDOWS, m)), axis=1)
+    while True:
+        repeated = np.flatnonzero((sample[:, 1:] == sample[:, :-1]).any(axis=1))
+        if repeated.size == 0:
+            return np.ascontiguousarray(sample, dtype=np.int64)
+        sample[repeated] = np.sort(rng.integers(G, size=(repeated.size, m)), axis=1)
 
 
 def window_groups(k: int, m: int, G: int) -> int:
@@ -369,13 +410,14 @@ def window_search(problem: GroupProblem, order: np.ndarray, seed: int, budget: B
     try:
         while not budget.exhausted:
             before = clock
-            for lo in range(0, len(windows), step):
-                clock, examined = _window_pass(magT, order, k, n, gvals, windows[lo:lo + step],
-                                               seen[lo:lo + step], stamp, clock, subsets, parts, tol)
+            lo = 0
+            while lo < len(windows) and not budget.exhausted:
+                hi = min(len(windows), lo + step, lo + max(1, budget.steps_left(window_ops)))
+                clock, examined = _window_pass(magT, order, k, n, gvals, windows[lo:hi],
+                                               seen[lo:hi], stamp, clock, subsets, parts, tol)
                 # examined windows at full cost, skipped ones at their m stamp checks
-                budget.spend(examined * window_ops + min(step, len(windows) - lo) * used_m)
-                if budget.exhausted:
-                    break
+                budget.spend(examined * window_ops + (hi - lo) * used_m)
+                lo = hi
             passes += 1
             if clock > before:
                 continue

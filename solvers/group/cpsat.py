@@ -15,7 +15,9 @@ group 0 and column c may join group g > 0 only if group g-1 holds an earlier col
 Instances above the size cap are not modelled: the LNS heuristic answers
 instead and the result's ``fallback`` says so.  Otherwise LNS first finds the
 hint on :data:`HINT_SHARE` of the budget, the model is charged its size to
-build, and CP-SAT gets the rest as deterministic time (:mod:`solvers.budget`).
+build (when what is left cannot pay for that, the hint is the answer, and
+``fallback`` says so), and CP-SAT gets the rest as deterministic time
+(:mod:`solvers.budget`).
 
 Reference: L. Perron and F. Didier, "CP-SAT", OR-Tools (Google),
 https://developers.google.com/optimization; model layout after the
@@ -31,7 +33,7 @@ import math
 import numpy as np
 from ortools.sat.python import cp_model
 
-from ..budget import Budget
+from ..budget import OPS_PER_SECOND, Budget
 from ..problem import GroupProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import all_group_kept, prepare
@@ -53,6 +55,8 @@ _SCALE = 2.0 ** 30
 HINT_SHARE = 0.3
 # Operations charged per model term built in Python (about 250,000 terms a second).
 _OPS_PER_TERM = 1000.0
+# Least budget worth handing CP-SAT after the build (0.05 s of time limit).
+_MIN_SOLVE_OPS = 0.05 * OPS_PER_SECOND
 
 _STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -198,6 +202,11 @@ def cpsat(problem: GroupProblem, options: Options, budget: Budget) -> Outcome:
     share = budget.share(HINT_SHARE)
     hint = lns(problem, start, options.seed, share).solution
     budget.charge(share)
+    build = _OPS_PER_TERM * _model_terms(problem)
+    if budget.ops < build + _MIN_SOLVE_OPS:
+        return Outcome(hint, fallback=f"the model (~{build:.2g} operations to build) does not fit the budget "
+                                      f"left ({max(budget.ops, 0):.2g}); the LNS hint instead",
+                       stats={"method": "LNS (CP-SAT fallback)"})
     solver, code, decode, slack, scale, name = _solve_model(problem, hint, options, budget)
     status = _STATUS.get(code, "unknown")
     log.debug("cpsat %s model: status %s bound %s", name, status, solver.best_objective_bound)

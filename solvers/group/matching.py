@@ -61,11 +61,11 @@ def matching(problem: GroupProblem, options: Options, budget: Budget) -> Outcome
     When the matching does not fit the budget, LNS from the identity instead (``fallback`` says so).
     """
     N = problem.shape[1]
-    cost = matching_ops(problem)
-    if cost > budget.ops:
+    cost, available = matching_ops(problem), max(budget.ops, 0.0)
+    if cost > available:
         outcome = lns(problem, np.arange(N, dtype=np.int64), options.seed, budget)
         outcome.fallback = (f"a matching of {N} columns (~{cost:.2g} operations) does not fit the "
-                            f"budget ({max(budget.ops, 0):.2g}); LNS instead")
+                            f"budget ({available:.2g}); LNS instead")
         return outcome
     budget.spend(cost)
     values = pair_values(problem.magnitude)

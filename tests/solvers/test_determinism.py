@@ -13,7 +13,7 @@ from solvers import CombineProblem, GroupProblem, Options, combine, group
 
 # Searches whose budget binds at this limit on these instances (they would go on much longer).
 P1_SOLVERS = ["tabu", "anneal", "auto"]
-P2_SOLVERS = ["tabu", "apex-window2", "anneal", "lns", "auto"]
+P2_SOLVERS = ["tabu", "apex-window2", "anneal", "lns", "ria", "auto"]
 LIMIT = 0.5
 
 _ANSWERS = """
