@@ -141,15 +141,11 @@ def _run_processes(fn: Callable, items: list, jobs: int, retries: int) -> Iterat
             for sentinel, (proc, conn, i, attempt) in list(running.items()):
                 if conn not in ready and sentinel not in ready:
                     continue
-                answer = None
                 try:
-                    if conn.poll():
-                        answer = conn.recv()
-                except (EOFError, OSError):
+                    answer = conn.recv() if conn.poll() else None
+                except (EOFError, OSError):   # the pipe closed without an answer: the worker is dying
                     answer = None
-                if answer is None and proc.is_alive():
-                    continue   # readable only because the pipe closed early; the sentinel follows
-                proc.join()
+                proc.join()   # it sent its answer (or closed the pipe) last: it is exiting
                 conn.close()
                 del running[sentinel]
                 if answer is not None:
