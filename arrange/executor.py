@@ -30,7 +30,6 @@ Ray core, tasks and fault tolerance, https://docs.ray.io/en/latest/ray-core/faul
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
 from collections import deque
 from dataclasses import dataclass
@@ -171,8 +170,7 @@ def _run_ray(fn: Callable, items: list, address: str | None, retries: int) -> It
     started = not ray.is_initialized()
     if started:
         try:
-            ray.init(address=address, log_to_driver=False,
-                     runtime_env={"env_vars": {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}})
+            ray.init(address=address, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - no cluster at that address, a version mismatch, ...
             raise ArrangeError(f"cannot start or join Ray{f' at {address}' if address else ''}: "
                                f"{describe_error(exc)}") from None

@@ -293,8 +293,7 @@ def ray_local():
     from ray import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])   # the test solvers travel by value
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)   # workers inherit PYTHONPATH
     yield ray
     ray.shutdown()
 
