@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from solvers.warm import warm_up
+
 from .errors import ArrangeError, LayerError, is_int
 from .executor import available_memory, run
 from .formats import column_combine
@@ -355,6 +357,8 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
     tasks = [_Task((layers, i) if lazy else layers[i], {**settings, "advise": advise, "sparsity": sparsity},
                    solver, params, advise, sparsity, known.get(name), dict(keys or {}))
              for i, name in enumerate(names)]
+    if executor == "local" and jobs > 1:
+        warm_up()   # once here, so the forked workers inherit the compiled kernels instead of each loading them
     rows, results, errors = {}, {}, {}
     count = 0
     interrupted = False
