@@ -230,6 +230,10 @@ def _cmd_compress(args) -> int:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
     model = _load(args.model, args)
+    if not model.layers and model.skipped:   # every selected layer is faulty: say what each one's fault is
+        for name, reason in model.skipped:
+            print(f"arrange: layer {name}: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     hooks = None
     if args.model == "digits":
         from .hooks import digits_hooks

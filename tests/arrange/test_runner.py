@@ -361,3 +361,12 @@ def test_corrupt_safetensors_header_is_one_line(tmp_path):
     path.write_bytes(data[:-8])   # truncated: the tensor no longer fits its byte range
     with pytest.raises(ArrangeError, match="does not fit its byte range"):
         load_model(path)
+
+
+def test_compress_with_every_layer_failing_prints_each_fault(tmp_path, capsys):
+    nan = np.ones((4, 4)); nan[0, 0] = np.nan
+    path = tmp_path / "m.npz"
+    np.savez(path, **{"a.weight": nan, "c.weight": np.ones((2, 3, 4))})
+    assert main(["compress", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "no prunable" not in err and "layer a: " in err and "layer c: " in err
