@@ -370,3 +370,25 @@ def test_compress_with_every_layer_failing_prints_each_fault(tmp_path, capsys):
     assert main(["compress", str(path)]) == 2
     err = capsys.readouterr().err
     assert "no prunable" not in err and "layer a: " in err and "layer c: " in err
+
+
+def _best_answer_on_ctrl_c(problem, options):
+    """Like a solver that catches Ctrl-C and returns its best answer so far: SIGINT arrives on layer l1."""
+    if problem.shape[1] == 24:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            return Outcome(_singletons(problem, options).solution, interrupted=True)
+    return _singletons(problem, options)
+
+
+def test_ctrl_c_keeps_the_current_layers_best_answer_and_stops_the_run(tmp_path):
+    store = LayerStore(str(tmp_path), {"run": 1})
+    report, packed = pack_layers(_layers(), solver=_best_answer_on_ctrl_c, store=store, advise=False)
+    assert report.interrupted and [r.name for r in report.layers] == ["l0", "l1"]   # l2, l3 never started
+    assert set(packed) == {"l0", "l1"}
+    index = json.loads((tmp_path / "layers" / "index.json").read_text())["layers"]
+    assert index["l1"]["interrupted"] and not index["l0"]["interrupted"]
+    resumed = LayerStore(str(tmp_path), {"run": 1}, resume=True)
+    assert set(resumed.fingerprints()) == {"l0"}   # the cut layer is packed again on resume
