@@ -111,13 +111,12 @@ class Model:
 
 @dataclass(frozen=True)
 class LayerShape:
-    """What is known of a layer without reading its weights: names, group and the weight's shape.
+    """What is known of a layer without reading its weights: its name, group and the weight's shape.
 
     ``weight`` is a :class:`ShapeOnly`, so :func:`weight_masks` takes these in place of layers.
     """
 
     name: str
-    kind: str
     weight: "ShapeOnly"
     group: int = 0
     groups: int = 1
@@ -125,10 +124,6 @@ class LayerShape:
     @property
     def base_name(self) -> str:
         return Layer.base_name.fget(self)
-
-    @property
-    def shape2d(self) -> tuple[int, int]:
-        return self.weight.shape[0], int(np.prod(self.weight.shape[1:]))
 
 
 @dataclass(frozen=True)
@@ -153,17 +148,14 @@ class LazyLayers(Sequence):
 
     def __init__(self, entries, tensors, masks: Mapping, groups: Mapping):
         self._tensors, self._masks, self._groups = tensors, masks, groups
-        self._items = []
-        self.shapes = []
+        self._items, self.shapes = [], []
         for entry in entries:
             count = groups.get(entry.name, entry.groups)
-            shape = tuple(tensors.shape(entry.key)) if entry.key in tensors else ()
-            kind = entry.kind or next((k for k, nd in KINDS.items() if nd == len(shape)), "linear")
+            shape = tensors.shape(entry.key)
             for g in range(count):
-                rows = shape[0] // count if shape and count and shape[0] % count == 0 else (shape[:1] or (0,))[0]
                 self._items.append((entry, g))
-                self.shapes.append(LayerShape(group_name(entry.name, g, count), kind,
-                                              ShapeOnly((rows, *shape[1:]), tensors.dtype(entry.key)),
+                self.shapes.append(LayerShape(group_name(entry.name, g, count),
+                                              ShapeOnly((shape[0] // count, *shape[1:]), tensors.dtype(entry.key)),
                                               g, count))
 
     def __len__(self) -> int:

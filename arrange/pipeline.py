@@ -235,15 +235,18 @@ def check_memory(name: str, rows: int, cols: int) -> None:
 
 @dataclass(frozen=True)
 class _Task:
-    """One layer's job: the layer (or a LazyLayers and its index, read in the worker) and the settings."""
+    """One layer's job: the layer (or a LazyLayers and its index, read in the worker) and the settings.
+
+    ``settings``: alpha, gamma, time_limit, seed, value_bits, params, advise and
+    sparsity (layer-scope pruning done in the task, or None), JSON-able: the
+    layer's fingerprint covers them; ``solver``: the name or the object itself;
+    ``known``: the fingerprint the store holds for this layer (resume), or None.
+    """
 
     layer: object
-    settings: dict            # JSON-able settings: the layer's fingerprint covers them
-    solver: object            # the solver name or object (a callable may not be JSON-able)
-    params: dict | None
-    advise: bool
-    sparsity: float | None    # layer-scope magnitude pruning done in the task, or None
-    known: str | None         # fingerprint of this layer in the store (resume), or None
+    settings: dict
+    solver: object
+    known: str | None
     keys: dict
 
 
@@ -257,20 +260,20 @@ class _Packed:
 
 def _pack_task(task: _Task) -> _Packed:
     """Read (and prune) one layer, skip it if the store has it, else check, pack and report it."""
+    s = task.settings
     layer = task.layer[0][task.layer[1]] if isinstance(task.layer, tuple) else task.layer
-    if task.sparsity:
-        layer = prune_layers([layer], task.sparsity, scope="layer")[0]
-    key = fingerprint(layer, task.settings)
+    if s["sparsity"]:
+        layer = prune_layers([layer], s["sparsity"], scope="layer")[0]
+    key = fingerprint(layer, s)
     if key == task.known:
         return _Packed(key, None)
     check_packable(layer)
     check_memory(layer.name, *layer.shape2d)
-    s = task.settings
     W = layer.matrix
     result = pack(W, alpha=s["alpha"], gamma=s["gamma"], solver=task.solver, time_limit=s["time_limit"],
-                  seed=s["seed"], name=f"layer {layer.name}", params=task.params)
+                  seed=s["seed"], name=f"layer {layer.name}", params=s["params"] or None)
     row = _layer_report(layer, W, result, s["value_bits"], task.keys)
-    if task.advise:
+    if s["advise"]:
         row.advice = gamma_advice(W, result, row.storage_compression, s["alpha"], s["gamma"], s["time_limit"],
                                   s["seed"], s["value_bits"])
     return _Packed(key, row, result, tuple(layer.weight.shape))
@@ -355,7 +358,7 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
                 "time_limit": time_limit, "seed": seed, "value_bits": value_bits, "params": params or {}}
     known = store.fingerprints() if store is not None else {}
     tasks = [_Task((layers, i) if lazy else layers[i], {**settings, "advise": advise, "sparsity": sparsity},
-                   solver, params, advise, sparsity, known.get(name), dict(keys or {}))
+                   solver, known.get(name), dict(keys or {}))
              for i, name in enumerate(names)]
     if executor == "local" and jobs > 1:
         warm_up()   # once here, so the forked workers inherit the compiled kernels instead of each loading them

@@ -180,6 +180,9 @@ class _Lazy(Mapping):
             raise KeyError(name)
         return self._load(name)
 
+    def __contains__(self, name) -> bool:
+        return name in self._names
+
     def __iter__(self):
         return iter(self._names)
 
