@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
     c.add_argument("--time-limit", type=positive_float, default=2.0, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
+    c.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     c.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs per round (digits)")
     c.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (digits)")
     c.add_argument("--rounds", type=positive_int, default=1,
@@ -229,7 +230,9 @@ def _cmd_compress(args) -> int:
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
+    _phase(args, f"loading {_describe_source(args.model)}")
     model = _load(args.model, args)
+    _phase(args, f"compressing {len(model.layers)} layers ({args.jobs} process{'es' if args.jobs > 1 else ''})")
     if not model.layers and model.skipped:   # every selected layer is faulty: say what each one's fault is
         for name, reason in model.skipped:
             print(f"arrange: layer {name}: {reason}", file=sys.stderr)
