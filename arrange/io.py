@@ -15,7 +15,17 @@ an ``nn.Module`` the module types decide instead (``Conv2d`` with its ``groups``
 ``<name>.weight_mask``, ``<name>_mask`` and ``<key>_mask`` entries and from the
 ``masks=`` argument; they are ANDed. A grouped conv becomes one layer per group.
 ``.pt`` files are read with ``torch.load(weights_only=True)``, which refuses
-pickled Python objects.
+pickled Python objects. ``.safetensors`` files are parsed here (the 8-byte
+header length, the JSON header, each tensor's byte range checked against the
+file size) and every tensor is a read-only memory map of its bytes (BF16
+widened to float32), so neither torch nor the safetensors package is needed
+and, with ``stream=True``, each layer is read only when it is used
+(:class:`LazyLayers`). Size guards run before anything is decompressed: a
+``.npz`` or ``.pt`` whose zip directory (and, for ``.npz``, whose ``.npy``
+headers) says it expands beyond MemAvailable is refused with both figures,
+as is a member whose header claims more bytes than it holds; ``.npz`` members
+that are not arrays are listed as not selected. Two weights that would get
+one layer name (``fc.weight`` and ``fc_weight``) keep their full keys as names.
 
 Layer selection (DESIGN.md section 6b): by default the weight matrices of conv
 and linear layers are arranged. Tensors that are never layers (1-D or 0-D: norm
