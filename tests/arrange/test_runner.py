@@ -392,3 +392,19 @@ def test_ctrl_c_keeps_the_current_layers_best_answer_and_stops_the_run(tmp_path)
     assert index["l1"]["interrupted"] and not index["l0"]["interrupted"]
     resumed = LayerStore(str(tmp_path), {"run": 1}, resume=True)
     assert set(resumed.fingerprints()) == {"l0"}   # the cut layer is packed again on resume
+
+
+def test_streamed_faulty_layer_is_reported_and_the_others_written(tmp_path, capsys):
+    bad = np.ones((4, 6), np.float32)
+    bad[2, 3] = np.nan
+    good = np.eye(6, dtype=np.float32)
+    path = tmp_path / "m.safetensors"
+    _write_safetensors(path, {"bad.weight": bad, "good.weight": good})
+    out = tmp_path / "out"
+    assert main(["pack", str(path), "--solver", "ffd", "--out", str(out), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "arrange: layer bad: weight contains NaN (1 entries)" in err
+    report = json.loads((out / "report.json").read_text())
+    assert [r["name"] for r in report["layers"]] == ["good"]
+    with np.load(out / "masks.npz") as z:
+        assert z.files == ["good.weight"] and np.array_equal(z["good.weight"], good != 0)
