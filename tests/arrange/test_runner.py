@@ -408,3 +408,33 @@ def test_streamed_faulty_layer_is_reported_and_the_others_written(tmp_path, caps
     assert [r["name"] for r in report["layers"]] == ["good"]
     with np.load(out / "masks.npz") as z:
         assert z.files == ["good.weight"] and np.array_equal(z["good.weight"], good != 0)
+
+
+def test_run_killed_mid_way_resumes_to_the_uninterrupted_report(tmp_path):
+    """SIGKILL (a crash: nothing gets to clean up) after 2 layers; --resume finishes with the same report."""
+    path = tmp_path / "m.npz"
+    rng = np.random.default_rng(2)
+    np.savez(path, **{f"l{i}.weight": rng.normal(size=(6, 8)) * (rng.random((6, 8)) < 0.3) for i in range(6)})
+    (tmp_path / "slow.py").write_text(SLOW_SOLVER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def pack(out, *extra):
+        return [sys.executable, "-m", "arrange.cli", "pack", str(path), "--solver", f"{tmp_path / 'slow.py'}:solve",
+                "--out", str(out), "--quiet", *extra]
+
+    proc = subprocess.Popen(pack(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    index = tmp_path / "cut" / "layers" / "index.json"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (index.exists() and len(json.loads(index.read_text())["layers"]) >= 2):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "cut" / "report.json").exists()
+    assert 2 <= len(json.loads(index.read_text())["layers"]) < 6
+    subprocess.run(pack(tmp_path / "cut", "--resume"), env=env, check=True)
+    subprocess.run(pack(tmp_path / "whole"), env=env, check=True)
+    strip = lambda d: [{k: v for k, v in r.items() if k != "seconds"} for r in
+                       json.loads((d / "report.json").read_text())["layers"]]
+    assert strip(tmp_path / "cut") == strip(tmp_path / "whole")
+    with np.load(tmp_path / "cut" / "masks.npz") as a, np.load(tmp_path / "whole" / "masks.npz") as b:
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
