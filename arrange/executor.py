@@ -13,8 +13,9 @@ Method: :func:`run` yields a :class:`Done` per task as it completes.
 - ``jobs=1``: in this process, in order.
 - ``jobs>1``: one forked process per task, at most ``jobs`` at a time, each
   sending its answer back through a pipe; a process that exits without one
-  died, and its task is started again up to ``retries`` times. Workers
-  ignore SIGINT: the parent decides, stops them and keeps what finished.
+  died, and its task is started again up to ``retries`` times. On Ctrl-C the
+  parent passes SIGINT on to the running workers, keeps the answers they
+  send back within :data:`GRACE` seconds, and stops the rest.
 - ``executor="ray"``: one Ray task per layer (``ray.remote(max_retries=retries)``:
   Ray re-runs a task whose worker died); joins the cluster at ``address``
   (``ray.init(address=...)``), or uses the running Ray session, or starts a
@@ -30,7 +31,9 @@ Ray core, tasks and fault tolerance, https://docs.ray.io/en/latest/ray-core/faul
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
+import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -85,11 +88,15 @@ def available_memory() -> int | None:
 
 
 def run(fn: Callable, items: Iterable, jobs: int = 1, executor: str = "local", address: str | None = None,
-        retries: int = 1) -> Iterator[Done]:
+        retries: int = 1, stop: Callable[[], bool] | None = None) -> Iterator[Done]:
     """``fn`` on every item; yields :class:`Done` in completion order (``index`` says which).
 
     ``fn`` must be a module-level function for ``executor="ray"`` (pickled by
-    reference). A KeyboardInterrupt while waiting stops the workers and is re-raised.
+    reference). Ctrl-C (a KeyboardInterrupt while waiting) asks the running
+    local workers to stop (SIGINT), yields the answers they send back within
+    :data:`GRACE` seconds (a solver that returns its best answer on Ctrl-C),
+    stops the rest and re-raises; in this process, ``stop()`` true after a
+    task (its solver caught the Ctrl-C) raises KeyboardInterrupt before the next.
     """
     items = list(items)
     if executor not in EXECUTORS:
@@ -100,13 +107,22 @@ def run(fn: Callable, items: Iterable, jobs: int = 1, executor: str = "local", a
         yield from _run_processes(fn, items, jobs, retries)
     else:
         for i, item in enumerate(items):
+            if stop is not None and stop():
+                raise KeyboardInterrupt
             status, value = _call(fn, item)
             yield Done(i, value) if status == "ok" else Done(i, error=value)
 
 
+#: seconds the workers get after Ctrl-C to send back the best answers their solvers return
+GRACE = 5.0
+
+
 def _child(conn, fn: Callable, item) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles Ctrl-C for the whole run
-    answer = _call(fn, item)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        answer = _call(fn, item)
+    except KeyboardInterrupt:   # stopped with no answer to give back
+        answer = ("interrupted", None)
     try:
         conn.send(answer)
     except Exception as exc:  # noqa: BLE001 - an answer that cannot be pickled is that layer's fault
@@ -128,38 +144,74 @@ def _run_processes(fn: Callable, items: list, jobs: int, retries: int) -> Iterat
     pending = deque((i, 0) for i in range(len(items)))
     running: dict = {}   # process sentinel -> (process, connection, index, attempt)
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                i, attempt = pending.popleft()
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child, args=(send, fn, items[i]), daemon=True)
-                proc.start()
-                send.close()
-                running[proc.sentinel] = (proc, recv, i, attempt)
-            ready = set(wait([c for _, c, _, _ in running.values()] + list(running)))
-            for sentinel, (proc, conn, i, attempt) in list(running.items()):
-                if conn not in ready and sentinel not in ready:
-                    continue
-                try:
-                    answer = conn.recv() if conn.poll() else None
-                except (EOFError, OSError):   # the pipe closed without an answer: the worker is dying
-                    answer = None
-                proc.join()   # it sent its answer (or closed the pipe) last: it is exiting
-                conn.close()
-                del running[sentinel]
-                if answer is not None:
-                    status, value = answer
-                    yield Done(i, value) if status == "ok" else Done(i, error=value)
-                elif attempt < retries:
-                    pending.appendleft((i, attempt + 1))
-                else:
-                    yield Done(i, error=f"worker process died ({_death(proc.exitcode)}), "
-                                        f"{attempt + 1} attempt{'s' if attempt else ''}")
+        try:
+            yield from _schedule(ctx, fn, items, jobs, retries, pending, running)
+        except KeyboardInterrupt:
+            yield from _drain(running)
+            raise
     finally:
         for proc, conn, _, _ in running.values():
             proc.kill()
             proc.join()
             conn.close()
+
+
+def _schedule(ctx, fn: Callable, items: list, jobs: int, retries: int, pending: deque,
+              running: dict) -> Iterator[Done]:
+    """Start workers as slots free up; yield each answer; start a task whose worker died again."""
+    while pending or running:
+        while pending and len(running) < jobs:
+            i, attempt = pending.popleft()
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(send, fn, items[i]), daemon=True)
+            proc.start()
+            send.close()
+            running[proc.sentinel] = (proc, recv, i, attempt)
+        ready = set(wait([c for _, c, _, _ in running.values()] + list(running)))
+        for sentinel, (proc, conn, i, attempt) in list(running.items()):
+            if conn not in ready and sentinel not in ready:
+                continue
+            try:
+                answer = conn.recv() if conn.poll() else None
+            except (EOFError, OSError):   # the pipe closed without an answer: the worker is dying
+                answer = None
+            proc.join()   # it sent its answer (or closed the pipe) last: it is exiting
+            conn.close()
+            del running[sentinel]
+            if answer is not None:
+                status, value = answer
+                yield Done(i, value) if status == "ok" else Done(i, error=value)
+            elif attempt < retries:
+                pending.appendleft((i, attempt + 1))
+            else:
+                yield Done(i, error=f"worker process died ({_death(proc.exitcode)}), "
+                                    f"{attempt + 1} attempt{'s' if attempt else ''}")
+
+
+def _drain(running: dict) -> Iterator[Done]:
+    """After Ctrl-C: SIGINT to every running worker, and the answers they send within GRACE seconds."""
+    for proc, _, _, _ in running.values():
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + GRACE
+    while running and deadline > time.monotonic():
+        ready = wait([c for _, c, _, _ in running.values()], timeout=deadline - time.monotonic())
+        if not ready:
+            break
+        for sentinel, (proc, conn, i, _) in list(running.items()):
+            if conn not in ready:
+                continue
+            try:
+                status, value = conn.recv()
+            except (EOFError, OSError):   # died without an answer
+                status, value = "died", None
+            proc.join()
+            conn.close()
+            del running[sentinel]
+            if status == "ok":
+                yield Done(i, value)
+            elif status == "error":
+                yield Done(i, error=value)
 
 
 def _run_ray(fn: Callable, items: list, address: str | None, retries: int) -> Iterator[Done]:

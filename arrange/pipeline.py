@@ -367,7 +367,8 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
     interrupted = False
     with _Interrupt() as sigint:
         try:
-            for done in run(_pack_task, tasks, jobs=jobs, executor=executor, address=address):
+            for done in run(_pack_task, tasks, jobs=jobs, executor=executor, address=address,
+                            stop=lambda: sigint.hit):
                 name = names[done.index]
                 count += 1
                 resumed = False
@@ -389,11 +390,9 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
                 if progress:
                     _say(_progress_line(count, len(tasks), name, rows.get(done.index),
                                         errors.get(done.index, (None, None))[1], resumed))
-                if sigint.hit:
-                    interrupted = True
-                    break
         except KeyboardInterrupt:
             interrupted = True
+        interrupted = interrupted or sigint.hit   # the last layer's solver caught it and returned its best
     reports = [rows[i] for i in sorted(rows)]
     failed = list(skipped) + [errors[i] for i in sorted(errors)]
     report = PackReport(reports, failed, settings, model_total(reports), not_selected=list(not_selected),

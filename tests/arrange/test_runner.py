@@ -213,14 +213,19 @@ def test_cli_resume_repacks_only_what_is_missing(tmp_path, capsys):
 
 
 SLOW_SOLVER = '''
+import os
 import time
 import numpy as np
 from solvers import Outcome
 
 def solve(problem, options):
-    time.sleep(0.4)
+    """Every column alone, after SLOW_SECONDS of "search"; Ctrl-C during it returns that answer, marked interrupted."""
     labels = np.full(problem.shape[1], -1, dtype=np.int64)
     labels[problem.nonempty] = np.arange(problem.nonempty.size)
+    try:
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.4")))
+    except KeyboardInterrupt:
+        return Outcome(labels, interrupted=True)
     return Outcome(labels)
 '''
 
@@ -232,7 +237,7 @@ def test_sigint_to_a_running_pack_writes_the_finished_layers_and_exits_130(tmp_p
     np.savez(path, **{f"l{i}.weight": rng.normal(size=(6, 8)) * (rng.random((6, 8)) < 0.3) for i in range(40)})
     (tmp_path / "slow.py").write_text(SLOW_SOLVER)
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SLOW_SECONDS": "1.5"}   # SIGINT lands inside a search
     proc = subprocess.Popen([sys.executable, "-m", "arrange.cli", "pack", str(path), "--solver",
                              f"{tmp_path / 'slow.py'}:solve", "--out", str(out), "--jobs", str(jobs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -248,6 +253,8 @@ def test_sigint_to_a_running_pack_writes_the_finished_layers_and_exits_130(tmp_p
     report = json.loads((out / "report.json").read_text())
     stored = json.loads(index.read_text())["layers"]
     assert 2 <= len(report["layers"]) < 40 and sorted(r["name"] for r in report["layers"]) == sorted(stored)
+    # the layers in flight came back with their solver's best answer, marked for --resume to redo
+    assert 1 <= sum(e["interrupted"] for e in stored.values()) <= jobs
     with np.load(out / "packed.npz") as z:
         assert {k.rsplit("/", 1)[0] for k in z.files} == set(stored)
 
