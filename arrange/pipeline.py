@@ -218,9 +218,10 @@ def gamma_advice(W, result, storage: float, alpha: int, gamma: float, time_limit
             "suggested_gamma": suggested, "message": message}
 
 
-#: bytes of memory one matrix entry costs while a layer is packed (measured peak RSS over R x N:
-#: the float64 matrix, the problem's copies, the bool masks and the encoded result)
-BYTES_PER_ENTRY = 56
+#: bytes of memory one matrix entry costs while a layer is packed: the float64 matrix, the problem's
+#: copies, the bool masks and the encoded result (measured: a worker packing 11008 x 4096 at 90%
+#: sparsity with auto peaked at 2.61 GB, 58 bytes per entry; benchmarks/models/model_run.py)
+BYTES_PER_ENTRY = 60
 
 
 def check_memory(name: str, rows: int, cols: int) -> None:
