@@ -198,7 +198,8 @@ def _cmd_pack(args) -> int:
     if args.out:
         _phase(args, f"writing {args.out}")
         shapes = layers.shapes if isinstance(layers, LazyLayers) else layers
-        write_pack_report(report, packed, args.out, masks=weight_masks(shapes, report.keep_masks, model.keys))
+        masks = weight_masks(shapes, report.keep_masks, model.keys, lazy=True)   # one module in memory at a time
+        write_pack_report(report, packed, args.out, masks=masks)
     print(to_json(report) if args.json else format_table(report))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)

@@ -62,7 +62,7 @@ import numpy as np
 from .errors import ArrangeError, LayerError, is_int
 from .layer import KINDS, Layer, as_mask, group_name
 
-__all__ = ["FORMATS", "LazyLayers", "Model", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
+__all__ = ["FORMATS", "LazyLayers", "Model", "OnDemand", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
            "selection_summary", "to_state_dict", "weight_masks"]
 
 WEIGHT_SUFFIXES = ("weight_orig", "weight")
@@ -802,7 +802,7 @@ def layer_masks(layers) -> dict[str, np.ndarray]:
     return _merge(layers, [np.ones(l.weight.shape, bool) if l.mask is None else l.mask for l in layers])
 
 
-def weight_masks(layers, keep: Mapping, keys: Mapping | None = None) -> dict[str, np.ndarray]:
+def weight_masks(layers, keep: Mapping, keys: Mapping | None = None, lazy: bool = False):
     """State-dict weight name -> bool mask of the full weight, grouped convs merged back.
 
     ``keep``: layer name -> bool (R, N) keep-mask (e.g. ``CombineResult.keep_mask``);
@@ -810,19 +810,53 @@ def weight_masks(layers, keep: Mapping, keys: Mapping | None = None) -> dict[str
     ``keys``: layer name -> state-dict weight name (:attr:`Model.keys`);
     ``<name>.weight`` where it has none. The masks are what
     ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)`` takes.
+    ``layers`` may be :attr:`LazyLayers.shapes` (only names and shapes are used).
+    ``lazy``: a mapping that merges each module's mask when asked for (reading
+    ``keep`` then), instead of a dict holding them all.
     """
     layers = list(layers)
     missing = {l.base_name for l in layers if l.name not in keep}
-    chosen = [l for l in layers if l.base_name not in missing]
-    arrays = []
-    for l in chosen:
-        m = np.asarray(keep[l.name], dtype=bool)
-        if m.size != l.weight.size:
-            raise ArrangeError(f"layer {l.name}: keep-mask of shape {m.shape} does not fit its weight "
-                               f"{tuple(l.weight.shape)}")
-        arrays.append(m.reshape(l.weight.shape))
+    modules: dict[str, list] = {}
+    for l in layers:
+        if l.base_name not in missing:
+            modules.setdefault(l.base_name, []).append(l)
     keys = keys or {}
-    return {keys.get(b, f"{b}.weight"): m for b, m in _merge(chosen, arrays).items()}
+    names = {keys.get(b, f"{b}.weight"): b for b in modules}
+
+    def merged(key: str) -> np.ndarray:
+        chosen = modules[names[key]]
+        arrays = []
+        for l in chosen:
+            m = np.asarray(keep[l.name], dtype=bool)
+            if m.size != l.weight.size:
+                raise ArrangeError(f"layer {l.name}: keep-mask of shape {m.shape} does not fit its weight "
+                                   f"{tuple(l.weight.shape)}")
+            arrays.append(m.reshape(l.weight.shape))
+        return _merge(chosen, arrays)[names[key]]
+
+    out = OnDemand(list(names), merged)
+    return out if lazy else dict(out.items())
+
+
+class OnDemand(Mapping):
+    """A read-only mapping whose values are made when asked for."""
+
+    def __init__(self, names: list, make):
+        self._names, self._make = names, make
+
+    def __getitem__(self, key):
+        if key not in self._names:
+            raise KeyError(key)
+        return self._make(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._names
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def layer_weight(state: Mapping, layer: Layer) -> np.ndarray:

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -282,11 +283,15 @@ def _pack_task(task: _Task) -> _Packed:
 
 class _Interrupt:
     """SIGINT sets ``hit`` and raises KeyboardInterrupt as usual: a solver that catches it and returns
-    its best answer finishes its layer, and the run still stops after it."""
+    its best answer finishes its layer, and the run still stops after it. Inside :meth:`recording`
+    (a finished layer going into the report and the store) the KeyboardInterrupt waits for its end,
+    so the report and the store always hold the same layers."""
 
     def __init__(self):
         self.hit = False
         self._old = None
+        self._recording = False
+        self._pending = False
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -295,7 +300,21 @@ class _Interrupt:
 
     def _handle(self, signum, frame):
         self.hit = True
+        if self._recording:
+            self._pending = True
+            return
         raise KeyboardInterrupt
+
+    @contextmanager
+    def recording(self):
+        self._recording = True
+        try:
+            yield
+        finally:
+            self._recording = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         if self._old is not None:
@@ -370,27 +389,28 @@ def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_
         try:
             for done in run(_pack_task, tasks, jobs=jobs, executor=executor, address=address,
                             stop=lambda: sigint.hit):
-                name = names[done.index]
-                count += 1
-                resumed = False
-                if done.error is not None:
-                    errors[done.index] = (name, done.error)
-                    if store is not None:
-                        store.fail(name, done.error)
-                else:
-                    out = done.value
-                    resumed = out.row is None
-                    row = LayerReport(**store.lookup(name, out.key)) if resumed else out.row
-                    rows[done.index] = row
-                    if not resumed:
+                with sigint.recording():
+                    name = names[done.index]
+                    count += 1
+                    resumed = False
+                    if done.error is not None:
+                        errors[done.index] = (name, done.error)
                         if store is not None:
-                            store.put(name, out.key, row.as_dict(), out.result, out.weight_shape,
-                                      interrupted=out.result.interrupted)
-                        if keep:
-                            results[name] = out.result
-                if progress:
-                    _say(_progress_line(count, len(tasks), name, rows.get(done.index),
-                                        errors.get(done.index, (None, None))[1], resumed))
+                            store.fail(name, done.error)
+                    else:
+                        out = done.value
+                        resumed = out.row is None
+                        row = LayerReport(**store.lookup(name, out.key)) if resumed else out.row
+                        if not resumed:
+                            if store is not None:
+                                store.put(name, out.key, row.as_dict(), out.result, out.weight_shape,
+                                          interrupted=out.result.interrupted)
+                            if keep:
+                                results[name] = out.result
+                        rows[done.index] = row
+                    if progress:
+                        _say(_progress_line(count, len(tasks), name, rows.get(done.index),
+                                            errors.get(done.index, (None, None))[1], resumed))
         except KeyboardInterrupt:
             interrupted = True
         interrupted = interrupted or sigint.hit   # the last layer's solver caught it and returned its best

@@ -33,6 +33,7 @@ import numpy as np
 
 from .errors import ArrangeError
 from .formats.column_combine import ColumnCombined
+from .io import OnDemand
 from .report import jsonable
 
 __all__ = ["LayerStore", "fingerprint"]
@@ -162,29 +163,9 @@ class LayerStore:
 
     def packed_map(self, names) -> Mapping:
         """Layer name -> ColumnCombined for ``names``, each read from its file when asked for."""
-        return _Lazy(names, self.packed)
+        return OnDemand(list(names), self.packed)
 
     def keep_map(self, names) -> Mapping:
         """Layer name -> bool keep-mask for ``names``, each read from its file when asked for."""
-        return _Lazy(names, self.keep_mask)
+        return OnDemand(list(names), self.keep_mask)
 
-
-class _Lazy(Mapping):
-    """A read-only mapping whose values are loaded on access (one layer in memory at a time)."""
-
-    def __init__(self, names, load):
-        self._names, self._load = list(names), load
-
-    def __getitem__(self, name):
-        if name not in self._names:
-            raise KeyError(name)
-        return self._load(name)
-
-    def __contains__(self, name) -> bool:
-        return name in self._names
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)

@@ -245,6 +245,7 @@ def test_sigint_to_a_running_pack_writes_the_finished_layers_and_exits_130(tmp_p
     deadline = time.time() + 60
     while time.time() < deadline and not (index.exists() and len(json.loads(index.read_text())["layers"]) >= 2):
         time.sleep(0.1)
+    time.sleep(0.5)   # the index was just written: let the next layer's 1.5 s search get under way
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
