@@ -19,7 +19,8 @@ Files written by :func:`write_pack_report` into ``--out``:
   (:func:`read_packed` and :func:`arrange.formats.column_combine.decode` do
   this); a conv's row r is output channel ``g0 * R + r`` of the full weight,
   its columns ``(i * kh + y) * kw + x``.
-- ``masks.npz`` (and ``masks.pt`` when torch is installed): state-dict weight
+- ``masks.npz`` (and ``masks.pt`` when torch is installed and the masks fit in
+  half the memory available, since torch writes it in one piece): state-dict weight
   name (``encoder.layer.0.attention.self.query.weight``) -> bool keep-mask of the
   full weight shape, grouped convs merged back, for
   ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)``.

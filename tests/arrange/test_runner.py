@@ -446,3 +446,18 @@ def test_run_killed_mid_way_resumes_to_the_uninterrupted_report(tmp_path):
     assert strip(tmp_path / "cut") == strip(tmp_path / "whole")
     with np.load(tmp_path / "cut" / "masks.npz") as a, np.load(tmp_path / "whole" / "masks.npz") as b:
         assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_masks_written_one_at_a_time_and_masks_pt_left_out_when_it_would_not_fit(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    from arrange.io import OnDemand
+    from arrange.report import write_masks
+
+    made = []
+    masks = OnDemand(["a.weight", "b.weight"], lambda k: made.append(k) or np.eye(3, dtype=bool))
+    monkeypatch.setattr(executor, "available_memory", lambda: 20)   # 18 bytes of masks > half of 20
+    paths = write_masks(masks, str(tmp_path))
+    assert [Path(p).name for p in paths] == ["masks.npz"] and made == ["a.weight", "b.weight"]
+    assert "masks.pt not written" in capsys.readouterr().err
+    with np.load(tmp_path / "masks.npz") as z:
+        assert z.files == ["a.weight", "b.weight"] and np.array_equal(z["b.weight"], np.eye(3, dtype=bool))
