@@ -1,7 +1,13 @@
 """Pack every layer of a model (P1) and collect the per-layer numbers of DESIGN.md section 4.
 
 A layer that cannot be handled is a fault, recorded in ``skipped`` with a
-one-line reason; the others still complete. Tensors the layer selection left
+one-line reason (any exception, not only ArrangeError; a worker that died; a
+layer whose memory estimate exceeds MemAvailable); the others still complete.
+Each layer is one task (:mod:`arrange.executor`: this process, ``jobs`` forked
+processes or Ray), read and pruned where it runs when the model is streamed
+(:class:`arrange.io.LazyLayers`), written to the :class:`arrange.store.LayerStore`
+as it finishes, and skipped when the store already holds it with the same
+fingerprint (resume). Ctrl-C stops the run and the report holds what finished. Tensors the layer selection left
 out (norms, biases, embeddings; :class:`arrange.io.NotSelected`) are carried in
 ``not_selected``: not errors.
 
