@@ -178,8 +178,8 @@ def _cmd_pack(args) -> int:
         in_task = args.sparsity   # layer scope: each layer is pruned where it is packed
     if not layers and not model.skipped:
         raise ArrangeError(f"{source}: no conv or linear layers found")
-    settings = dict(model=source, sparsity=args.sparsity, scope=args.scope, include=args.include,
-                    exclude=args.exclude, alpha=args.alpha, gamma=args.gamma, solver=args.solver,
+    settings = dict(model=source, sparsity=args.sparsity, scope=args.scope, include=getattr(args, "include", None),
+                    exclude=getattr(args, "exclude", None), alpha=args.alpha, gamma=args.gamma, solver=args.solver,
                     time_limit=args.time_limit, seed=args.seed, params=params)
     store = LayerStore(args.out, settings, resume=args.resume) if args.out else None
     where = (f"Ray tasks{' at ' + args.address if args.address else ''}" if args.executor == "ray" else
