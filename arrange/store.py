@@ -80,8 +80,7 @@ class LayerStore:
 
     ``settings``: the run-level settings (JSON-able); with ``resume`` the index
     found must have been written with the same ones, else ArrangeError.
-    Without ``resume`` an existing index is replaced (its layer files are
-    overwritten as layers finish).
+    Without ``resume`` an earlier run's index and layer files there are removed.
     """
 
     def __init__(self, out_dir: str, settings: dict, resume: bool = False):
@@ -103,6 +102,10 @@ class LayerStore:
                                    f"({', '.join(diff) or 'format version'}); use another --out or drop --resume")
             self.index = found
             self.index["failed"] = {}
+        else:   # a fresh run: the layer files of an earlier one in this folder would only mislead
+            for name in os.listdir(self.dir):
+                if name.endswith(".npz"):
+                    os.unlink(os.path.join(self.dir, name))
         self._save_index()
 
     def __len__(self) -> int:
