@@ -21,6 +21,7 @@ from .usermodel import add_model_options
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_default="layer"):
@@ -42,6 +43,19 @@ def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_defaul
                                                 "plots here")
 
 
+def _add_run_options(p: argparse.ArgumentParser):
+    """Where layers run, resuming, and progress: shared by the whole-model subcommands."""
+    p.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel local processes (default 1)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: this machine (--jobs processes); ray: one Ray task per layer (pip install "
+                        "'arrange[cluster]') (default local)")
+    p.add_argument("--address", metavar="HOST:PORT",
+                   help="an existing Ray cluster to join (with --executor ray; default: start a local one)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the layers --out already holds from an earlier run with the same settings")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
 def _add_selection_options(p: argparse.ArgumentParser):
     p.add_argument("--include", action="append", metavar="GLOB",
                    help="arrange exactly the 2-D/4-D weights whose state-dict name matches (repeatable; "
@@ -60,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pack_options(p, None)
     _add_selection_options(p)
     add_model_options(p, shapes=False)
+    _add_run_options(p)
     p.set_defaults(func=_cmd_pack)
     d = sub.add_parser("demo", help="the Tight Compression flow on the embedded digits CNN in about a minute",
                        description="Runs `arrange compress " + " ".join(D.DEMO_ARGS) + "` and prints a summary; "
@@ -97,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a solver parameter, e.g. tabu.base_iters=5000 (repeatable)")
     c.add_argument("--time-limit", type=positive_float, default=D.TIME_LIMIT, help="seconds per layer")
     c.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel processes")
+    c.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     c.add_argument("--epochs", type=int, default=D.COMPRESS_EPOCHS,
                    help="fine-tuning epochs per round (digits' built-in loop; --finetune brings yours)")
     c.add_argument("--lr", type=positive_float, default=D.LR, help="fine-tuning learning rate (digits' built-in loop)")
@@ -126,36 +142,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
-    """The model argument with its selection, evaluator, module and output positions (arrange.usermodel)."""
+def _load(args, stream: bool = False):
+    """The model argument with its selection, evaluator, module and output positions (arrange.usermodel).
+
+    ``stream``: a .safetensors file is memory-mapped and read one layer at a time.
+    """
     from .usermodel import resolve
 
-    return resolve(args, dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None)))
+    return resolve(args, dict(include=getattr(args, "include", None), exclude=getattr(args, "exclude", None)),
+                   stream=stream)
+
+
+def _phase(args, line: str) -> None:
+    """A progress line on stderr (terminal or not, --json or not), unless --quiet."""
+    if not getattr(args, "quiet", False):
+        print(f"arrange: {line}", file=sys.stderr, flush=True)
+
+
+def _describe_source(source: str) -> str:
+    import os
+
+    if source != "digits" and os.path.isfile(source):
+        return f"{source} ({os.path.getsize(source) / 2 ** 20:.1f} MiB)"
+    return source
 
 
 def _cmd_pack(args) -> int:
-    from .io import weight_masks
+    from .io import LazyLayers, weight_masks
     from .pipeline import pack_layers
+    from .prune import prune_layers
     from .report import format_table, to_json, write_pack_report
-
     from .solve import check_solver
+    from .store import LayerStore
 
     source = args.model
     params = params_dict(args.param)
     check_solver("p1", args.solver, params)
-    user = _load(args)
+    if args.address and args.executor != "ray":
+        raise ArrangeError("--address needs --executor ray")
+    if args.resume and not args.out:
+        raise ArrangeError("--resume needs --out (the folder of the run to resume)")
+    _phase(args, f"loading {_describe_source(source)}")
+    # a .safetensors file is read one layer at a time where it is packed, unless global pruning needs it whole
+    user = _load(args, stream=not (args.sparsity and args.scope == "global"))
     model = user.model
-    layers = model.layers
-    if args.sparsity:
-        from .prune import prune_layers
-
-        layers = prune_layers(layers, args.sparsity, scope=args.scope)
-    if not layers:
+    layers, in_task = model.layers, None
+    if args.sparsity and args.scope == "global":
+        _phase(args, f"pruning {len(layers)} layers to {args.sparsity:g} sparsity (global)")
+        layers = prune_layers(layers, args.sparsity, scope="global")
+    elif args.sparsity:
+        in_task = args.sparsity   # layer scope: each layer is pruned where it is packed
+    if not layers and not model.skipped:
         raise ArrangeError(f"{source}: no conv or linear layers found")
+    settings = dict(model=source, sparsity=args.sparsity, scope=args.scope, include=getattr(args, "include", None),
+                    exclude=getattr(args, "exclude", None), alpha=args.alpha, gamma=args.gamma, solver=args.solver,
+                    time_limit=args.time_limit, seed=args.seed, params=params)
+    store = LayerStore(args.out, settings, resume=args.resume) if args.out else None
+    where = (f"Ray tasks{' at ' + args.address if args.address else ''}" if args.executor == "ray" else
+             f"{args.jobs} process{'es' if args.jobs > 1 else ''}")
+    _phase(args, f"packing {len(layers)} layers ({where}{', pruning each to ' + format(in_task, 'g') if in_task else ''}"
+                 f"{', resuming from ' + args.out if args.resume else ''})")
     report, packed = pack_layers(layers, alpha=args.alpha, gamma=args.gamma, solver=args.solver,
                                  time_limit=args.time_limit, seed=args.seed,
                                  skipped=model.skipped, not_selected=model.not_selected, keys=model.keys,
-                                 progress=not args.json, params=params)
+                                 progress=not args.quiet, params=params, jobs=args.jobs, executor=args.executor,
+                                 address=args.address, store=store, sparsity=in_task, keep=store is None)
     report.params.update(model=source, sparsity=args.sparsity, scope=args.scope)
     tuned = None
     if report.layers and (user.hooks is not None or source == "digits"):
@@ -163,15 +214,25 @@ def _cmd_pack(args) -> int:
 
         hooks = user.hooks or digits_hooks(epochs=0)
         report.params["metric"] = f"--eval {args.eval}" if user.hooks else "digits test accuracy"
-        report.accuracy, tuned, packed = pack_metrics(hooks, model.layers, layers, packed,
+        pruned = prune_layers(layers, in_task, scope="layer") if in_task else layers
+        report.accuracy, tuned, packed = pack_metrics(hooks, model.layers, pruned, packed,
                                                       finetune=bool(args.finetune), seed=args.seed)
     if args.out:
-        write_pack_report(report, packed, args.out, masks=weight_masks(layers, report.keep_masks, model.keys))
+        _phase(args, f"writing {args.out}")
+        shapes = layers.shapes if isinstance(layers, LazyLayers) else layers
+        masks = weight_masks(shapes, report.keep_masks, model.keys, lazy=True)   # one module in memory at a time
+        write_pack_report(report, packed, args.out, masks=masks)
         if tuned is not None:
             _write_state(tuned, args.out)
     print(to_json(report) if args.json else format_table(report))
     for name, reason in report.skipped:
         print(f"arrange: layer {name}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        kept = (f"{len(report.layers)} finished layers written to {args.out} (--resume goes on from there)"
+                if args.out else f"{len(report.layers)} layers finished, nothing written (no --out)")
+        print(f"arrange: interrupted after {len(report.layers) + len(report.skipped)} of "
+              f"{len(layers) + len(model.skipped)} layers: {kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_BAD_INPUT if report.skipped else 0
 
 
@@ -201,8 +262,14 @@ def _cmd_compress(args) -> int:
     if args.subword_lanes is not None and args.subword_lanes > max_lanes:
         raise ArrangeError(f"--subword-lanes must be <= bits / subword = {max_lanes} (1 without subwords), "
                            f"got {args.subword_lanes}")
+    _phase(args, f"loading {_describe_source(args.model)}")
     user = _load(args)
     model = user.model
+    _phase(args, f"compressing {len(model.layers)} layers ({args.jobs} process{'es' if args.jobs > 1 else ''})")
+    if not model.layers and model.skipped:   # every selected layer is faulty: say what each one's fault is
+        for name, reason in model.skipped:
+            print(f"arrange: layer {name}: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     names = {layer.name for layer in model.layers}
     unknown = sorted(key for key in cfg.scores if key not in names and key.removesuffix(".weight") not in names)
     if unknown:
@@ -313,7 +380,7 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("arrange: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

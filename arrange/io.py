@@ -15,7 +15,17 @@ an ``nn.Module`` the module types decide instead (``Conv2d`` with its ``groups``
 ``<name>.weight_mask``, ``<name>_mask`` and ``<key>_mask`` entries and from the
 ``masks=`` argument; they are ANDed. A grouped conv becomes one layer per group.
 ``.pt`` files are read with ``torch.load(weights_only=True)``, which refuses
-pickled Python objects.
+pickled Python objects. ``.safetensors`` files are parsed here (the 8-byte
+header length, the JSON header, each tensor's byte range checked against the
+file size) and every tensor is a read-only memory map of its bytes (BF16
+widened to float32), so neither torch nor the safetensors package is needed
+and, with ``stream=True``, each layer is read only when it is used
+(:class:`LazyLayers`). Size guards run before anything is decompressed: a
+``.npz`` or ``.pt`` whose zip directory (and, for ``.npz``, whose ``.npy``
+headers) says it expands beyond MemAvailable is refused with both figures,
+as is a member whose header claims more bytes than it holds; ``.npz`` members
+that are not arrays are listed as not selected. Two weights that would get
+one layer name (``fc.weight`` and ``fc_weight``) keep their full keys as names.
 
 Layer selection (DESIGN.md section 6b): by default the weight matrices of conv
 and linear layers are arranged. Tensors that are never layers (1-D or 0-D: norm
@@ -36,13 +46,14 @@ https://huggingface.co/docs/safetensors .
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import zipfile
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -51,7 +62,7 @@ import numpy as np
 from .errors import ArrangeError, LayerError, is_int
 from .layer import KINDS, Layer, as_mask, group_name
 
-__all__ = ["FORMATS", "Model", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
+__all__ = ["FORMATS", "LazyLayers", "Model", "OnDemand", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
            "selection_summary", "to_state_dict", "weight_masks"]
 
 WEIGHT_SUFFIXES = ("weight_orig", "weight")
@@ -108,6 +119,65 @@ class Model:
         raise ArrangeError(f"no layer {name!r} in {self.source}; layers: {_names([l.name for l in self.layers])}")
 
 
+@dataclass(frozen=True)
+class LayerShape:
+    """What is known of a layer without reading its weights: its name, group and the weight's shape.
+
+    ``weight`` is a :class:`ShapeOnly`, so :func:`weight_masks` takes these in place of layers.
+    """
+
+    name: str
+    weight: "ShapeOnly"
+    group: int = 0
+    groups: int = 1
+
+    @property
+    def base_name(self) -> str:
+        return Layer.base_name.fget(self)
+
+
+@dataclass(frozen=True)
+class ShapeOnly:
+    """A weight's shape and dtype, standing in for the array."""
+
+    shape: tuple
+    dtype: np.dtype
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+class LazyLayers(Sequence):
+    """A model's layers read from a memory-mapped file one at a time, when asked for.
+
+    ``layers[i]`` reads and checks layer i (LayerError on a fault) and keeps
+    no reference to it, so at most the layers a caller holds are in memory;
+    ``shapes[i]`` is its :class:`LayerShape`, known without reading.
+    """
+
+    def __init__(self, entries, tensors, masks: Mapping, groups: Mapping):
+        self._tensors, self._masks, self._groups = tensors, masks, groups
+        self._items, self.shapes = [], []
+        for entry in entries:
+            count = groups.get(entry.name, entry.groups)
+            shape = tensors.shape(entry.key)
+            for g in range(count):
+                self._items.append((entry, g))
+                self.shapes.append(LayerShape(group_name(entry.name, g, count),
+                                              ShapeOnly((shape[0] // count, *shape[1:]), tensors.dtype(entry.key)),
+                                              g, count))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        entry, g = self._items[i]
+        return _layers(entry, self._tensors, self._masks, self._groups)[g]
+
+
 def selection_summary(not_selected) -> str:
     """One line counting the NotSelected tensors by kind, or '' when there are none."""
     counts = Counter(n.kind for n in not_selected)
@@ -138,8 +208,15 @@ class _Entry:
         return self.key[: -len("_orig")] if self.key.endswith("weight_orig") else self.key
 
 
+def _unique_names(entries: list[_Entry]) -> list[_Entry]:
+    """Entries whose layer names collide (``fc.weight`` and ``fc_weight`` both give ``fc``) take their
+    full array keys as names instead, so no output loses one of them."""
+    counts = Counter(e.name for e in entries)
+    return [replace(e, name=e.key) if counts[e.name] > 1 and e.key != e.name else e for e in entries]
+
+
 def load_model(source, masks: Mapping | None = None, groups: Mapping | None = None,
-               include=None, exclude=None) -> Model:
+               include=None, exclude=None, stream: bool = False) -> Model:
     """Import the conv and linear layers of ``source`` that the selection picks.
 
     Parameters
@@ -156,6 +233,11 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
         match the layer name (``lm_head``). With ``include``, exactly the 2-D and
         4-D weights it matches are arranged (embeddings too); ``exclude`` leaves
         out what it matches, faulty weights included. 1-D tensors are never layers.
+    stream : for a ``.safetensors`` file, read each layer from the
+        memory-mapped file only when it is asked for (``Model.layers`` is then
+        a :class:`LazyLayers`): the model is never in memory at once, and a
+        faulty weight (NaN, a bad mask) raises its LayerError when that layer
+        is read instead of being listed in ``skipped``. Other sources ignore it.
 
     Returns
     -------
@@ -184,6 +266,7 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
     [('fc.bias', 'bias')]
     """
     label, tensors, entries, others = _read(source)
+    entries = _unique_names(entries)
     if not entries:
         raise ArrangeError(f"no conv or linear weights found in {label}")
     _check_names("masks", masks, entries, label)
@@ -195,16 +278,23 @@ def load_model(source, masks: Mapping | None = None, groups: Mapping | None = No
     _check_patterns(include + exclude, include, entries, others, label)
     model = Model([], [], label)
     dropped = list(others)
+    lazy = stream and isinstance(tensors, _SafetensorsFile)
+    chosen = []
     for entry in entries:
         why = _unselected(entry, include, exclude)
         if why is not None:
             dropped.append((entry.key, NotSelected(entry.state_name, *why)))
             continue
         model.keys[entry.name] = entry.state_name
+        if lazy:
+            chosen.append(entry)
+            continue
         try:
             model.layers.extend(_layers(entry, tensors, masks or {}, groups or {}))
         except LayerError as e:
             model.skipped.append((entry.name, e.problem))
+    if lazy:
+        model.layers = LazyLayers(chosen, tensors, masks or {}, groups or {})
     order = {k: i for i, k in enumerate(tensors)}
     model.not_selected = [n for _, n in sorted(dropped, key=lambda kn: order.get(kn[0], -1))]
     return model
@@ -252,8 +342,9 @@ def _read(source):
     """(label, tensors, candidate entries, [(key, NotSelected)] for tensors that are never layers)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        tensors = _read_file(path)
-        return (str(path), tensors, *_dict_entries(tensors))
+        tensors, ignored = _read_file(path)
+        entries, others = _dict_entries(tensors)
+        return str(path), tensors, entries, ignored + others
     if _is_module(source):
         return _module_source(source)
     if isinstance(source, Mapping):
@@ -463,7 +554,8 @@ def _to_numpy(v) -> np.ndarray | None:
     return None
 
 
-def _read_file(path: Path) -> dict[str, np.ndarray]:
+def _read_file(path: Path):
+    """(name -> array, [(key, NotSelected)] for members that are not arrays)."""
     readers = {".pt": _read_torch, ".pth": _read_torch, ".safetensors": _read_safetensors,
                ".npy": _read_npy, ".npz": _read_npz}
     reader = readers.get(path.suffix.lower())
@@ -475,17 +567,38 @@ def _read_file(path: Path) -> dict[str, np.ndarray]:
     if path.stat().st_size == 0:
         raise ArrangeError(f"cannot read {path.name}: empty file")
     try:
-        return reader(path)
+        out = reader(path)
     except ArrangeError:
         raise
     except Exception as e:  # noqa: BLE001 - a corrupt file can fail anywhere inside the reader
         raise ArrangeError(f"cannot read {path.name}: {_first_line(e)}") from e
+    return out if isinstance(out, tuple) else (out, [])
 
 
 def _first_line(e: Exception) -> str:
     """The exception's first sentence: library messages run to paragraphs."""
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0].split('. ')[0]}" if text else type(e).__name__
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:.2f} GiB"
+
+
+def _check_fits(path: Path, need: int, what: str) -> None:
+    """ArrangeError before reading ``need`` bytes into memory that MemAvailable says is not there."""
+    from .executor import available_memory
+
+    free = available_memory()
+    if free is not None and need > free:
+        raise ArrangeError(f"cannot read {path.name}: {what} need {_gib(need)} in memory, "
+                           f"{_gib(free)} available; refused before decompressing")
+
+
+def _zip_sizes(path: Path, zf: zipfile.ZipFile) -> None:
+    """Refuse a zip whose members expand (by its directory) beyond the memory available."""
+    total = sum(i.file_size for i in zf.infolist())
+    _check_fits(path, total, f"its {len(zf.infolist())} members (uncompressed, from the zip directory)")
 
 
 def _read_torch(path: Path) -> dict[str, np.ndarray]:
@@ -495,6 +608,9 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
         raise ArrangeError(f"cannot read {path.name}: {_TORCH_HINT}") from None
     import pickle
 
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            _zip_sizes(path, zf)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -514,43 +630,133 @@ def _read_torch(path: Path) -> dict[str, np.ndarray]:
     return as_arrays(obj)
 
 
-def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    try:
-        from safetensors.numpy import load_file
-    except ImportError:
-        raise ArrangeError(f"cannot read {path.name}: safetensors is needed (pip install 'arrange[torch]')") \
-            from None
-    try:
-        return load_file(path)
-    except TypeError:
-        # numpy lacks bfloat16/float8; torch can read those and upcast them
-        if not _torch_available():
-            raise
-        from safetensors.torch import load_file as load_torch
-
-        return as_arrays(load_torch(path))
+#: safetensors dtype -> numpy dtype of the stored bytes (BF16 is read as uint16 and widened to float32)
+_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4",
+              "I16": "<i2", "I8": "i1", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?"}
+#: the largest JSON header a safetensors file may have (the format's own limit is 100 MB)
+_ST_HEADER_MAX = 100_000_000
 
 
-def _torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+class _SafetensorsFile(Mapping):
+    """The tensors of a ``.safetensors`` file, each a read-only memory map of its bytes, made when asked for.
+
+    The header (8-byte little-endian length, then JSON: name -> dtype, shape,
+    data_offsets) is checked against the file size when opened; no tensor
+    data is read then. Needs neither torch nor the safetensors package.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ArrangeError(f"cannot read {path.name}: not a safetensors file (too short)")
+            n = int.from_bytes(head, "little")
+            if not 2 <= n <= min(_ST_HEADER_MAX, size - 8):
+                raise ArrangeError(f"cannot read {path.name}: not a safetensors file (header length {n})")
+            try:
+                header = json.loads(f.read(n))
+            except ValueError:
+                raise ArrangeError(f"cannot read {path.name}: not a safetensors file (corrupt header)") from None
+        if not isinstance(header, dict):
+            raise ArrangeError(f"cannot read {path.name}: not a safetensors file (corrupt header)")
+        header.pop("__metadata__", None)
+        self._start = 8 + n
+        self._info = {}
+        for name, info in header.items():
+            try:
+                dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
+            except (KeyError, TypeError, ValueError):
+                raise ArrangeError(f"cannot read {path.name}: bad header entry for {name!r}") from None
+            if dtype not in _ST_DTYPES:
+                raise ArrangeError(f"cannot read {path.name}: tensor {name!r} has dtype {dtype}, which is not "
+                                   f"supported; allowed: {', '.join(_ST_DTYPES)}")
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            if (min(shape, default=0) < 0 or not 0 <= begin <= end <= size - self._start
+                    or end - begin != count * np.dtype(_ST_DTYPES[dtype]).itemsize):
+                raise ArrangeError(f"cannot read {path.name}: tensor {name!r} ({dtype} {shape}) does not fit "
+                                   f"its byte range {begin}-{end} of a {size}-byte file (corrupt or truncated?)")
+            self._info[name] = (dtype, shape, begin)
+
+    def __iter__(self):
+        return iter(self._info)
+
+    def __len__(self) -> int:
+        return len(self._info)
+
+    def __contains__(self, key) -> bool:
+        return key in self._info
+
+    def shape(self, key: str) -> tuple:
+        return self._info[key][1]
+
+    def dtype(self, key: str) -> np.dtype:
+        kind = self._info[key][0]
+        return np.dtype(np.float32 if kind == "BF16" else _ST_DTYPES[kind])
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        kind, shape, begin = self._info[key]
+        raw = np.dtype(_ST_DTYPES[kind])
+        if 0 in shape:
+            a = np.zeros(shape, dtype=raw)
+        else:
+            a = np.memmap(self.path, dtype=raw, mode="r", offset=self._start + begin, shape=shape)
+        if kind == "BF16":   # the top half of a float32
+            return (np.asarray(a).astype(np.uint32) << 16).view(np.float32)
+        return a
+
+
+def _read_safetensors(path: Path) -> _SafetensorsFile:
+    return _SafetensorsFile(path)
+
+
+def _npy_bytes(f) -> tuple[int, tuple]:
+    """(bytes the array needs, shape) from a .npy header, without reading the data."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
+    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, shape
 
 
 def _read_npy(path: Path) -> dict[str, np.ndarray]:
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":
             raise ArrangeError(f"cannot read {path.name}: not a .npy file (corrupt or truncated?)")
-    return {path.stem: _no_pickle(path, lambda: np.load(path, allow_pickle=False))}
+        f.seek(0)
+        need, shape = _npy_bytes(f)
+        if need > path.stat().st_size - f.tell():
+            raise ArrangeError(f"cannot read {path.name}: its header says {shape}, more than the file holds "
+                               f"(corrupt or truncated?)")
+    return {path.stem: _no_pickle(path, lambda: np.load(path, allow_pickle=False, mmap_mode="r"))}
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _read_npz(path: Path):
     if not zipfile.is_zipfile(path):
         raise ArrangeError(f"cannot read {path.name}: not a .npz file (corrupt or truncated?)")
+    ignored, need = [], 0
+    with zipfile.ZipFile(path) as zf:
+        _zip_sizes(path, zf)
+        members = []
+        for info in zf.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if not info.filename.endswith(".npy") or info.is_dir():
+                ignored.append((key, NotSelected(key, "other", "not a .npy array member of the .npz")))
+                continue
+            with zf.open(info) as f:
+                try:
+                    size, shape = _npy_bytes(f)
+                except ValueError:
+                    ignored.append((key, NotSelected(key, "other", "not a .npy array member of the .npz")))
+                    continue
+            if size > info.file_size:
+                raise ArrangeError(f"cannot read {path.name}: member {key!r} says {shape}, more than its "
+                                   f"{info.file_size} bytes (corrupt or truncated?)")
+            need += size
+            members.append(key)
+    _check_fits(path, need, f"its {len(members)} arrays (from their .npy headers)")
     with np.load(path, allow_pickle=False) as z:
-        return {k: _no_pickle(path, lambda: z[k]) for k in z.files}
+        return {k: _no_pickle(path, lambda: z[k]) for k in members}, ignored
 
 
 def _no_pickle(path: Path, read) -> np.ndarray:
@@ -596,7 +802,7 @@ def layer_masks(layers) -> dict[str, np.ndarray]:
     return _merge(layers, [np.ones(l.weight.shape, bool) if l.mask is None else l.mask for l in layers])
 
 
-def weight_masks(layers, keep: Mapping, keys: Mapping | None = None) -> dict[str, np.ndarray]:
+def weight_masks(layers, keep: Mapping, keys: Mapping | None = None, lazy: bool = False):
     """State-dict weight name -> bool mask of the full weight, grouped convs merged back.
 
     ``keep``: layer name -> bool (R, N) keep-mask (e.g. ``CombineResult.keep_mask``);
@@ -604,19 +810,53 @@ def weight_masks(layers, keep: Mapping, keys: Mapping | None = None) -> dict[str
     ``keys``: layer name -> state-dict weight name (:attr:`Model.keys`);
     ``<name>.weight`` where it has none. The masks are what
     ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)`` takes.
+    ``layers`` may be :attr:`LazyLayers.shapes` (only names and shapes are used).
+    ``lazy``: a mapping that merges each module's mask when asked for (reading
+    ``keep`` then), instead of a dict holding them all.
     """
     layers = list(layers)
     missing = {l.base_name for l in layers if l.name not in keep}
-    chosen = [l for l in layers if l.base_name not in missing]
-    arrays = []
-    for l in chosen:
-        m = np.asarray(keep[l.name], dtype=bool)
-        if m.size != l.weight.size:
-            raise ArrangeError(f"layer {l.name}: keep-mask of shape {m.shape} does not fit its weight "
-                               f"{tuple(l.weight.shape)}")
-        arrays.append(m.reshape(l.weight.shape))
+    modules: dict[str, list] = {}
+    for l in layers:
+        if l.base_name not in missing:
+            modules.setdefault(l.base_name, []).append(l)
     keys = keys or {}
-    return {keys.get(b, f"{b}.weight"): m for b, m in _merge(chosen, arrays).items()}
+    names = {keys.get(b, f"{b}.weight"): b for b in modules}
+
+    def merged(key: str) -> np.ndarray:
+        chosen = modules[names[key]]
+        arrays = []
+        for l in chosen:
+            m = np.asarray(keep[l.name], dtype=bool)
+            if m.size != l.weight.size:
+                raise ArrangeError(f"layer {l.name}: keep-mask of shape {m.shape} does not fit its weight "
+                                   f"{tuple(l.weight.shape)}")
+            arrays.append(m.reshape(l.weight.shape))
+        return _merge(chosen, arrays)[names[key]]
+
+    out = OnDemand(list(names), merged)
+    return out if lazy else dict(out.items())
+
+
+class OnDemand(Mapping):
+    """A read-only mapping whose values are made when asked for."""
+
+    def __init__(self, names: list, make):
+        self._names, self._make = names, make
+
+    def __getitem__(self, key):
+        if key not in self._names:
+            raise KeyError(key)
+        return self._make(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._names
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def layer_weight(state: Mapping, layer: Layer) -> np.ndarray:

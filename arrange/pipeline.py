@@ -1,7 +1,13 @@
 """Pack every layer of a model (P1) and collect the per-layer numbers of DESIGN.md section 4.
 
 A layer that cannot be handled is a fault, recorded in ``skipped`` with a
-one-line reason; the others still complete. Tensors the layer selection left
+one-line reason (any exception, not only ArrangeError; a worker that died; a
+layer whose memory estimate exceeds MemAvailable); the others still complete.
+Each layer is one task (:mod:`arrange.executor`: this process, ``jobs`` forked
+processes or Ray), read and pruned where it runs when the model is streamed
+(:class:`arrange.io.LazyLayers`), written to the :class:`arrange.store.LayerStore`
+as it finishes, and skipped when the store already holds it with the same
+fingerprint (resume). Ctrl-C stops the run and the report holds what finished. Tensors the layer selection left
 out (norms, biases, embeddings; :class:`arrange.io.NotSelected`) are carried in
 ``not_selected``: not errors.
 
@@ -16,17 +22,29 @@ budget would give before choosing one.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import ArrangeError, LayerError
+from solvers.warm import warm_up
+
+from .errors import ArrangeError, LayerError, is_int
+from .executor import available_memory, run
 from .formats import column_combine
+from .io import LazyLayers
 from .layer import check_packable
 from .pack import pack
+from .prune import prune_layers
 from .report import compression
+from .store import fingerprint
 
-__all__ = ["GAMMA_LADDER", "LayerReport", "PackReport", "gamma_advice", "pack_layers", "pair_conflicts"]
+__all__ = ["BYTES_PER_ENTRY", "GAMMA_LADDER", "LayerReport", "PackReport", "check_memory", "gamma_advice",
+           "pack_layers", "pair_conflicts"]
 
 #: conflict budgets tried on a layer whose packing does not pay
 GAMMA_LADDER = (0.02, 0.05, 0.1, 0.2)
@@ -89,6 +107,8 @@ class PackReport:
     accuracy: dict | None = None    # model metric by stage, when the model comes with data
     not_selected: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
+    interrupted: bool = False       # Ctrl-C stopped the run: only the layers that finished are here
+    stored_masks: Mapping | None = None   # keep-masks read from the store, when results are not kept
 
     def as_dict(self) -> dict:
         out = {"params": self.params, "layers": [r.as_dict() for r in self.layers],
@@ -101,6 +121,8 @@ class PackReport:
     @property
     def keep_masks(self) -> dict:
         """Layer name -> bool (R, N): the nonzeros that survive, the mask to fine-tune under."""
+        if self.stored_masks is not None:
+            return self.stored_masks
         return {name: r.keep_mask for name, r in self.results.items()}
 
 
@@ -203,45 +225,207 @@ def gamma_advice(W, result, storage: float, alpha: int, gamma: float, time_limit
             "suggested_gamma": suggested, "message": message}
 
 
+#: bytes of memory one matrix entry costs while a layer is packed: the float64 matrix, the problem's
+#: copies, the bool masks and the encoded result (measured: a worker packing 11008 x 4096 at 90%
+#: sparsity with auto peaked at 2.61 GB, 58 bytes per entry; benchmarks/models/model_run.py)
+BYTES_PER_ENTRY = 60
+
+
+def check_memory(name: str, rows: int, cols: int) -> None:
+    """LayerError, with the estimate, before starting a layer that would not fit in MemAvailable."""
+    need = BYTES_PER_ENTRY * rows * cols
+    free = available_memory()
+    if free is not None and need > free:
+        raise LayerError(name, f"needs about {need / 2 ** 30:.1f} GiB to pack ({rows} x {cols} at "
+                               f"~{BYTES_PER_ENTRY} bytes per entry), {free / 2 ** 30:.1f} GiB available; "
+                               f"not started (free memory, use fewer --jobs, or --exclude it)")
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One layer's job: the layer (or a LazyLayers and its index, read in the worker) and the settings.
+
+    ``settings``: alpha, gamma, time_limit, seed, value_bits, params, advise and
+    sparsity (layer-scope pruning done in the task, or None), JSON-able: the
+    layer's fingerprint covers them; ``solver``: the name or the object itself;
+    ``known``: the fingerprint the store holds for this layer (resume), or None.
+    """
+
+    layer: object
+    settings: dict
+    solver: object
+    known: str | None
+    keys: dict
+
+
+@dataclass
+class _Packed:
+    key: str
+    row: LayerReport | None     # None: the store already holds this layer (same fingerprint)
+    result: object = None
+    weight_shape: tuple = ()
+
+
+def _pack_task(task: _Task) -> _Packed:
+    """Read (and prune) one layer, skip it if the store has it, else check, pack and report it."""
+    s = task.settings
+    layer = task.layer[0][task.layer[1]] if isinstance(task.layer, tuple) else task.layer
+    if s["sparsity"]:
+        layer = prune_layers([layer], s["sparsity"], scope="layer")[0]
+    key = fingerprint(layer, s)
+    if key == task.known:
+        return _Packed(key, None)
+    check_packable(layer)
+    check_memory(layer.name, *layer.shape2d)
+    W = layer.matrix
+    result = pack(W, alpha=s["alpha"], gamma=s["gamma"], solver=task.solver, time_limit=s["time_limit"],
+                  seed=s["seed"], name=f"layer {layer.name}", params=s["params"] or None)
+    row = _layer_report(layer, W, result, s["value_bits"], task.keys)
+    if s["advise"]:
+        row.advice = gamma_advice(W, result, row.storage_compression, s["alpha"], s["gamma"], s["time_limit"],
+                                  s["seed"], s["value_bits"])
+    return _Packed(key, row, result, tuple(layer.weight.shape))
+
+
+class _Interrupt:
+    """SIGINT sets ``hit`` and raises KeyboardInterrupt as usual: a solver that catches it and returns
+    its best answer finishes its layer, and the run still stops after it. Inside :meth:`recording`
+    (a finished layer going into the report and the store) the KeyboardInterrupt waits for its end,
+    so the report and the store always hold the same layers."""
+
+    def __init__(self):
+        self.hit = False
+        self._old = None
+        self._recording = False
+        self._pending = False
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.hit = True
+        if self._recording:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def recording(self):
+        self._recording = True
+        try:
+            yield
+        finally:
+            self._recording = False
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _say(line: str) -> None:
+    print(f"arrange: {line}", file=sys.stderr, flush=True)
+
+
+def _progress_line(count: int, total: int, name: str, row: LayerReport | None, error: str | None,
+                   resumed: bool) -> str:
+    head = f"[{count}/{total}] {name}: "
+    if error is not None:
+        return head + f"failed: {error}"
+    if resumed:
+        return head + f"already in the store ({row.groups} groups), skipped"
+    return head + (f"{row.rows} x {row.cols}, {row.groups} groups (bound {row.lower_bound}, {row.status}), "
+                   f"matrix {row.matrix_compression:.2f}x, storage {row.storage_compression:.2f}x, "
+                   f"{row.seconds:.1f} s")
+
+
 def pack_layers(layers, alpha: int = 8, gamma: float = 0.0, solver="auto", time_limit: float = 10.0,
                 seed: int = 0, value_bits: int = 8, skipped=(), progress: bool = False, not_selected=(),
-                advise: bool = True, keys=None, params=None):
+                advise: bool = True, keys=None, params=None, jobs: int = 1, executor: str = "local",
+                address: str | None = None, store=None, sparsity: float | None = None, keep: bool = True):
     """Pack each layer's matrix; returns (PackReport, {layer name: ColumnCombined}).
 
+    ``layers``: a list of :class:`~arrange.layer.Layer` or an
+    :class:`arrange.io.LazyLayers` (each layer then read where it is packed).
     ``skipped``: faults found before packing (e.g. ``Model.skipped``), carried
     into the report; ``not_selected``: ``Model.not_selected``, likewise.
     ``advise``: measure the gamma ladder on layers whose packing does not pay.
     ``keys``: layer name -> state-dict weight name (``Model.keys``) for the rows' ``weight``.
     ``params``: per-solver parameters (:func:`arrange.pack`).
+    ``progress``: a line per finished layer on stderr.
+    ``jobs``, ``executor``, ``address``: where layers run (:func:`arrange.executor.run`:
+    this process, ``jobs`` local processes, or Ray tasks); the answers are the same.
+    ``store``: an :class:`arrange.store.LayerStore`: each finished layer is written to it
+    as it completes, and layers it already holds with the same fingerprint are not packed
+    again (resume). ``sparsity``: magnitude-prune each layer (layer scope) where it is packed.
+    ``keep``: keep each layer's :class:`solvers.CombineResult` in ``report.results``
+    (``keep=False`` frees each one once it is stored). With a store, the packed layers
+    returned and ``report.keep_masks`` are read back from it when asked for, so at most
+    one layer's result need be in memory.
+
+    Any exception of one layer is reported as one line in ``skipped`` and the
+    others finish. Ctrl-C stops the run: the report then holds the layers that
+    finished (``report.interrupted`` is True; a solver that returns its best
+    answer on Ctrl-C finishes its layer first).
     The pruned-magnitude percentage is weighted by nonzeros in the total, as an
     approximation of the share of weights removed (exact per layer).
     """
-    reports, results, failed = [], {}, list(skipped)
-    it = layers
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(layers, desc="packing", unit="layer", leave=False, disable=None)
-    for layer in it:
-        try:
-            check_packable(layer)
-            W = layer.matrix
-            result = pack(W, alpha=alpha, gamma=gamma, solver=solver, time_limit=time_limit,
-                          seed=seed, name=f"layer {layer.name}", params=params)
-            row = _layer_report(layer, W, result, value_bits, keys or {})
-            if advise:
-                row.advice = gamma_advice(W, result, row.storage_compression, alpha, gamma, time_limit,
-                                          seed, value_bits)
-        except LayerError as exc:
-            failed.append((exc.layer, exc.problem))
-            continue
-        except ArrangeError as exc:  # a bad parameter: the layer itself passed check_packable
-            failed.append((layer.name, str(exc)))
-            continue
-        reports.append(row)
-        results[layer.name] = result
+    if not (is_int(jobs) and jobs >= 1):
+        raise ArrangeError(f"jobs must be an integer >= 1, got {jobs!r}")
+    lazy = isinstance(layers, LazyLayers)
+    shapes = layers.shapes if lazy else list(layers)
+    names = [l.name for l in shapes]
     settings = {"alpha": alpha, "gamma": gamma, "solver": solver if isinstance(solver, str) else "custom",
                 "time_limit": time_limit, "seed": seed, "value_bits": value_bits, "params": params or {}}
+    known = store.fingerprints() if store is not None else {}
+    tasks = [_Task((layers, i) if lazy else layers[i], {**settings, "advise": advise, "sparsity": sparsity},
+                   solver, known.get(name), dict(keys or {}))
+             for i, name in enumerate(names)]
+    if executor == "local" and jobs > 1:
+        warm_up()   # once here, so the forked workers inherit the compiled kernels instead of each loading them
+    rows, results, errors = {}, {}, {}
+    count = 0
+    interrupted = False
+    with _Interrupt() as sigint:
+        try:
+            for done in run(_pack_task, tasks, jobs=jobs, executor=executor, address=address,
+                            stop=lambda: sigint.hit):
+                with sigint.recording():
+                    name = names[done.index]
+                    count += 1
+                    resumed = False
+                    if done.error is not None:
+                        errors[done.index] = (name, done.error)
+                        if store is not None:
+                            store.fail(name, done.error)
+                    else:
+                        out = done.value
+                        resumed = out.row is None
+                        row = LayerReport(**store.lookup(name, out.key)) if resumed else out.row
+                        if not resumed:
+                            if store is not None:
+                                store.put(name, out.key, row.as_dict(), out.result, out.weight_shape,
+                                          interrupted=out.result.interrupted)
+                            if keep:
+                                results[name] = out.result
+                        rows[done.index] = row
+                    if progress:
+                        _say(_progress_line(count, len(tasks), name, rows.get(done.index),
+                                            errors.get(done.index, (None, None))[1], resumed))
+        except KeyboardInterrupt:
+            interrupted = True
+        interrupted = interrupted or sigint.hit   # the last layer's solver caught it and returned its best
+    reports = [rows[i] for i in sorted(rows)]
+    failed = list(skipped) + [errors[i] for i in sorted(errors)]
     report = PackReport(reports, failed, settings, model_total(reports), not_selected=list(not_selected),
-                        results=results)
-    return report, {name: r.packed for name, r in results.items()}
+                        results={n: results[n] for n in names if n in results}, interrupted=interrupted)
+    if store is None:
+        return report, {name: r.packed for name, r in report.results.items()}
+    done_names = [r.name for r in reports]
+    report.stored_masks = store.keep_map(done_names)
+    return report, store.packed_map(done_names)

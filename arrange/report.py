@@ -23,7 +23,8 @@ Files written by :func:`write_pack_report` into ``--out``:
   best its lower bound allows; the largest layers one bar each, the rest as
   "others") and ``packed_matrix.png`` (the largest layer before and after
   packing, as a block-density heat map).
-- ``masks.npz`` (and ``masks.pt`` when torch is installed): state-dict weight
+- ``masks.npz`` (and ``masks.pt`` when torch is installed and the masks fit in
+  half the memory available, since torch writes it in one piece): state-dict weight
   name (``encoder.layer.0.attention.self.query.weight``) -> bool keep-mask of the
   full weight shape, grouped convs merged back, for
   ``torch.nn.utils.prune.custom_from_mask(module, "weight", mask)``.
@@ -33,14 +34,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import zipfile
 
 import numpy as np
 
 from .io import selection_summary
 
 __all__ = ["compression", "markdown_table", "or_dash", "format_table", "write_pack_report", "write_masks",
-           "read_packed", "jsonable", "pyplot", "bar_rows", "block_density", "plot_layer_bars", "plot_packed_matrix",
-           "write_pack_plots"]
+           "read_packed", "jsonable", "save_npz", "pyplot", "bar_rows", "block_density", "plot_layer_bars",
+           "plot_packed_matrix", "write_pack_plots"]
 
 _COLUMNS = [
     ("layer", "name", "{}"), ("rows", "rows", "{}"), ("cols", "cols", "{}"), ("nnz", "nnz", "{}"),
@@ -139,13 +142,15 @@ def write_pack_report(report, packed: dict, out_dir: str, masks: dict | None = N
             f.write("\n## Not arranged (selection, not errors)\n\n")
             f.write("".join(f"- `{n.name}` ({n.kind}): {n.reason}\n" for n in report.not_selected))
     dtypes = {r.name: r.dtype for r in report.layers}
-    arrays = {}
-    for name, p in packed.items():
-        arrays[f"{name}/values"] = _at_precision(p.values, dtypes.get(name))
-        arrays[f"{name}/select"] = p.select
-        arrays[f"{name}/table"] = p.table
-        arrays[f"{name}/shape"] = np.asarray(p.shape)
-    np.savez_compressed(paths[2], **arrays)
+
+    def arrays():   # one layer at a time: ``packed`` may read each from a store when asked for
+        for name, p in packed.items():
+            yield f"{name}/values", _at_precision(p.values, dtypes.get(name))
+            yield f"{name}/select", p.select
+            yield f"{name}/table", p.table
+            yield f"{name}/shape", np.asarray(p.shape)
+
+    save_npz(paths[2], arrays())
     if masks is not None:
         paths += write_masks(masks, out_dir)
     if plots:
@@ -163,18 +168,40 @@ def _at_precision(values: np.ndarray, dtype: str | None) -> np.ndarray:
     return cast
 
 
-def write_masks(masks: dict, out_dir: str) -> list:
-    """masks.npz and, when torch is installed, masks.pt (bool tensors, ``torch.load(weights_only=True)``)."""
+def save_npz(path: str, items) -> None:
+    """``np.savez_compressed`` from an iterable of (name, array), one array in memory at a time."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, a in items:
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
+
+
+def write_masks(masks, out_dir: str) -> list:
+    """masks.npz and, when torch is installed, masks.pt (bool tensors, ``torch.load(weights_only=True)``).
+
+    ``masks`` (name -> bool array) may be a mapping that reads each mask when
+    asked for: masks.npz is written one mask at a time; masks.pt, which torch
+    writes in one piece, is left out (with a line on stderr) when all masks
+    together would take more than half the memory available.
+    """
+    from .executor import available_memory
+
     os.makedirs(out_dir, exist_ok=True)
-    masks = {k: np.ascontiguousarray(m, dtype=bool) for k, m in masks.items()}
     paths = [os.path.join(out_dir, "masks.npz")]
-    np.savez_compressed(paths[0], **masks)
+    save_npz(paths[0], ((k, np.ascontiguousarray(m, dtype=bool)) for k, m in masks.items()))
     try:
         import torch
     except ImportError:
         return paths
+    with zipfile.ZipFile(paths[0]) as zf:   # the sizes, from the directory just written
+        total = sum(i.file_size for i in zf.infolist())
+    free = available_memory()
+    if free is not None and total > free / 2:
+        print(f"arrange: masks.pt not written: the masks take {total / 2 ** 30:.1f} GiB and torch.save needs "
+              f"them all in memory ({free / 2 ** 30:.1f} GiB available); masks.npz holds them", file=sys.stderr)
+        return paths
     paths.append(os.path.join(out_dir, "masks.pt"))
-    torch.save({k: torch.from_numpy(m) for k, m in masks.items()}, paths[1])
+    torch.save({k: torch.from_numpy(np.ascontiguousarray(m, dtype=bool)) for k, m in masks.items()}, paths[1])
     return paths
 
 

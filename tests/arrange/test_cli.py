@@ -68,7 +68,7 @@ def test_unreadable_file_exit_2(tmp_path, capsys):
     """A corrupt model file gives one line on stderr and exit code 2."""
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert main(["pack", str(bad)]) == 2
+    assert main(["pack", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("arrange:") and "bad.pt" in err and "\n" not in err
 
