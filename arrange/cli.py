@@ -45,10 +45,10 @@ def _add_pack_options(p: argparse.ArgumentParser, sparsity_default, scope_defaul
 
 def _add_run_options(p: argparse.ArgumentParser):
     """Where layers run, resuming, and progress: shared by the whole-model subcommands."""
-    p.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel local processes (default 1)")
+    p.add_argument("--jobs", type=positive_int, default=1, help="layers in parallel local processes")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: this machine (--jobs processes); ray: one Ray task per layer (pip install "
-                        "'arrange[cluster]') (default local)")
+                        "'arrange[cluster]')")
     p.add_argument("--address", metavar="HOST:PORT",
                    help="an existing Ray cluster to join (with --executor ray; default: start a local one)")
     p.add_argument("--resume", action="store_true",

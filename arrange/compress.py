@@ -185,11 +185,9 @@ def _p1(M, C, cfg: CompressConfig, name: str):
 
 def load_scores(path) -> dict:
     """Per-layer P2 scores from a .npz/.pt/.safetensors/.npy file: layer name (or state-dict key) -> array."""
-    from pathlib import Path
+    from .io import read_arrays
 
-    from .io import _read_file
-
-    return _read_file(Path(path))
+    return read_arrays(path)
 
 
 def layer_score(name: str, W: np.ndarray, Q, sw: Subwords | None, cfg: CompressConfig):

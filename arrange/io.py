@@ -62,7 +62,7 @@ import numpy as np
 from .errors import ArrangeError, LayerError, is_int
 from .layer import KINDS, Layer, as_mask, group_name
 
-__all__ = ["FORMATS", "LazyLayers", "Model", "OnDemand", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model",
+__all__ = ["FORMATS", "LazyLayers", "Model", "OnDemand", "NotSelected", "as_arrays", "layer_masks", "layer_weight", "load_model", "read_arrays",
            "selection_summary", "to_state_dict", "weight_masks"]
 
 WEIGHT_SUFFIXES = ("weight_orig", "weight")
@@ -552,6 +552,18 @@ def _to_numpy(v) -> np.ndarray | None:
             v = v.float()  # numpy has no bfloat16
         return v.numpy()
     return None
+
+
+def read_arrays(path) -> dict[str, np.ndarray]:
+    """Every array member of a .pt/.pth/.safetensors/.npy/.npz file, name -> numpy array, in memory.
+
+    The same guarded readers as :func:`load_model` (``weights_only`` torch
+    loading, size checks before decompressing); members that are not arrays
+    are left out. For checkpoints a caller edits (a user's model) and per-layer
+    side files (scores); :func:`load_model` streams instead.
+    """
+    tensors, _ = _read_file(Path(path))
+    return {name: np.array(tensors[name]) for name in tensors}
 
 
 def _read_file(path: Path):

@@ -360,7 +360,9 @@ def write_pack_plots(report, packed: dict, out_dir: str) -> list:
         f"matrix compression per layer, alpha {report.params.get('alpha')}, gamma {report.params.get('gamma')}")]
     big = max(rows, key=lambda r: r.rows * r.cols)
     result = report.results.get(big.name)
-    if result is not None and big.name in packed:
-        paths.append(plot_packed_matrix(os.path.join(out_dir, "packed_matrix.png"), big.name,
-                                        result.keep_mask | result.pruned, packed[big.name].values))
+    if big.name in packed:
+        # in memory: every nonzero of the pruned matrix; from the layer store: the entries the packing kept
+        before = result.keep_mask | result.pruned if result is not None else report.keep_masks[big.name]
+        paths.append(plot_packed_matrix(os.path.join(out_dir, "packed_matrix.png"), big.name, before,
+                                        packed[big.name].values))
     return paths

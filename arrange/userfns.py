@@ -124,12 +124,12 @@ def build_module(build: Callable, checkpoint):
     """
     import torch
 
-    from .io import _read_file, as_arrays
+    from .io import as_arrays, read_arrays
 
     module = build()
     if not isinstance(module, torch.nn.Module):
         raise ArrangeError(f"--model-builder must return a torch.nn.Module, got a {type(module).__name__}")
-    state = _read_file(Path(checkpoint)) if isinstance(checkpoint, (str, Path)) else as_arrays(checkpoint)
+    state = read_arrays(checkpoint) if isinstance(checkpoint, (str, Path)) else as_arrays(checkpoint)
     own = module.state_dict()
     masks = {}
     for key in [k for k in state if k.endswith(".weight_orig") and k not in own]:

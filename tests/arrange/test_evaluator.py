@@ -152,7 +152,7 @@ def test_formats_takes_any_model_with_your_evaluator(user, capsys):
 def test_bad_user_functions_exit_2_with_one_line(user, args, message, capsys):
     """Every fault in the user's file or functions is one line naming the option, exit 2."""
     fn, ckpt = user
-    argv = ["pack", str(ckpt["conv"]), "--sparsity", "0.5", *FAST, *[a.format(fn=fn) for a in args]]
+    argv = ["pack", str(ckpt["conv"]), "--sparsity", "0.5", "--quiet", *FAST, *[a.format(fn=fn) for a in args]]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -461,11 +461,3 @@ def test_masks_written_one_at_a_time_and_masks_pt_left_out_when_it_would_not_fit
     assert "masks.pt not written" in capsys.readouterr().err
     with np.load(tmp_path / "masks.npz") as z:
         assert z.files == ["a.weight", "b.weight"] and np.array_equal(z["b.weight"], np.eye(3, dtype=bool))
-
-
-def test_demo_writes_its_layer_store(tmp_path, capsys):
-    """The demo subcommand (no selection options) runs through the same runner and store."""
-    out = tmp_path / "demo"
-    assert main(["demo", "--solver", "ffd", "--out", str(out), "--quiet"]) == 0
-    index = json.loads((out / "layers" / "index.json").read_text())
-    assert len(index["layers"]) == 6 and "test accuracy" in capsys.readouterr().out
