@@ -155,7 +155,27 @@ class CombineProblem:
     @cached_property
     def nonempty(self) -> np.ndarray:
         """Indices of columns with at least one nonzero."""
-        return np.flatnonzero(self.mask.any(axis=0))
+        return self.incidence[0]
+
+    @cached_property
+    def incidence(self) -> tuple:
+        """(kept column ids, (col_ptr, col_rows, row_ptr, row_cols)): CSR of the nonempty columns.
+
+        Built once per problem (:func:`solvers.sparse.incidence`), O(nnz) memory;
+        the kept columns are numbered 0..m-1 in the lists.  Do not modify.
+        """
+        from .sparse import incidence
+
+        keep, col_ptr, col_rows, row_ptr, row_cols = incidence(self.mask)
+        return keep, (col_ptr, col_rows, row_ptr, row_cols)
+
+    @cached_property
+    def column_bits(self) -> np.ndarray:
+        """(m, ceil(R / 64)) uint64 row bitsets of the nonempty columns (:func:`solvers.sparse.column_bits`)."""
+        from .sparse import column_bits
+
+        col_ptr, col_rows = self.incidence[1][:2]
+        return column_bits(col_ptr, col_rows, self.shape[0])
 
 
 @dataclass(frozen=True, eq=False)

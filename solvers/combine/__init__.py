@@ -1,7 +1,10 @@
 """P1, min-width column combining: the solver table and the checked front door.
 
-``solve(problem, solver, options, budget)`` computes the cheap lower bounds,
-runs a registered solver (passing them in ``options.bound``), checks its
+``solve(problem, solver, options, budget)`` computes the cheap lower bounds
+(their pairwise tests charged to the budget); when they already equal the
+number of nonempty columns, singletons are the only answer and are returned
+as optimal without running the solver (``stats["trivial"]`` says so).
+Otherwise it runs a registered solver (passing them in ``options.bound``), checks its
 answer with :func:`solvers.check.check_labels`, raises the bound to the best
 one proven, and returns a :class:`~solvers.result.CombineResult`.  Nothing is
 remembered between calls: the same call gives the same result whatever ran
@@ -13,13 +16,15 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
+
 from ..bounds import combine_lower_bound
 from ..budget import Budget
 from ..check import check_labels
-from ..problem import CombineProblem, InvalidSolution, Options
+from ..problem import CombineProblem, InvalidSolution, Options, Outcome, ProblemError
 from ..registry import Solver, lookup
 from ..result import CombineResult
-from ..run import run_solver
+from ..run import check_params, run_solver
 from ..warm import warm_up
 from .labels import canonical_labels, group_lists
 
@@ -41,10 +46,13 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
     options = options or Options()
     budget = budget or Budget.start(options.time_limit)
     spec = lookup(SOLVERS, solver, "combining")
-    bound = combine_lower_bound(problem)
+    bound = combine_lower_bound(problem, budget)
     if options.bound is not None:
         bound = max(bound, int(math.ceil(options.bound - 1e-9)))
-    outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget, bound=bound)
+    if bound >= problem.nonempty.size:
+        outcome, stopped_by = _singletons(spec, problem, options), "done"
+    else:
+        outcome, stopped_by = run_solver(spec, SOLVERS, problem, options, budget, bound=bound)
     labels = canonical_labels(outcome.solution)
     pruned = check_labels(problem, labels)
     G = int(labels.max()) + 1
@@ -67,6 +75,22 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
         pruned_magnitude=pruned_mag, total_magnitude=float(problem.magnitude.sum()),
         shape=problem.shape, alpha=problem.alpha, gamma=problem.gamma,
     )
+
+
+def _singletons(spec: Solver, problem: CombineProblem, options: Options) -> Outcome:
+    """The only answer when the lower bound equals the nonempty columns: each column alone (optimal).
+
+    The solver is not run (its parameters and support are still checked, so
+    the same call is refused or accepted whatever the instance).
+    """
+    check_params(options, SOLVERS, spec)
+    reason = spec.unsupported(problem)
+    if reason:
+        raise ProblemError(f"solver {spec.name}: {reason}")
+    labels = np.full(problem.shape[1], -1, dtype=np.int64)
+    labels[problem.nonempty] = np.arange(problem.nonempty.size)
+    note = "no two columns can share a group (lower bound = nonempty columns): each column alone, optimal"
+    return Outcome(labels, proven=True, stats={"trivial": note})
 
 
 # The algorithm modules, imported after SOLVERS exists; "auto" last because the
