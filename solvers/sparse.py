@@ -224,15 +224,26 @@ def shareable_pair(order, bits, nnz, R, budget, ops_left):
 
 
 @njit(cache=True)
-def adjacency_bits(bits):
-    """The conflict graph as (m, ceil(m / 64)) uint64: bit j of row i when columns i != j share a row."""
+def adjacency_bits(bits, ops_left=np.inf):
+    """(the conflict graph as (m, ceil(m / 64)) uint64, its edges, word operations spent, complete).
+
+    Bit j of row i is set when columns i != j share a row; each pair's test
+    stops at the first shared word.  ``complete`` is False when ``ops_left``
+    ran out first (the table is then partial).
+    """
     m, W = bits.shape
     adj = np.zeros((m, (m + 63) // 64), dtype=np.uint64)
+    ops = 0
+    edges = 0
     for i in range(m):
         for j in range(i + 1, m):
             for w in range(W):
+                ops += 1
                 if bits[i, w] & bits[j, w]:
                     adj[i, j >> 6] |= np.uint64(1) << np.uint64(j & 63)
                     adj[j, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+                    edges += 1
                     break
-    return adj
+        if ops >= ops_left:
+            return adj, edges, ops, i == m - 1
+    return adj, edges, ops, True

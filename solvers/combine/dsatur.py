@@ -43,7 +43,7 @@ from ..budget import Budget
 from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
-from ._kernels import (bits_add, column_bits, compact, expand_labels, first_budget_fit, first_free_group,
+from ._kernels import (bits_add, expand_labels, first_budget_fit, first_free_group,
                        group_words, mark_group)
 from .ffd import ffd_labels
 from .reduce import start_labels
@@ -185,12 +185,12 @@ def dsatur_steps(first, last, G, scale, col_ptr, col_rows, row_ptr, row_cols, bi
 
 def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.ndarray | None:
     """DSatur labels for a P1 problem (-1 for empty columns), or None if the deadline cut it short."""
-    keep, (col_ptr, col_rows, row_ptr, row_cols) = compact(problem.mask)
+    keep, (col_ptr, col_rows, row_ptr, row_cols) = problem.incidence
     m = keep.size
     deg = degrees(col_ptr, col_rows, row_ptr, row_cols, deadline)
     if deg is None:
         return None
-    bits = column_bits(col_ptr, col_rows, problem.shape[0])
+    bits = problem.column_bits
     row_groups, closed = group_words(problem.shape[0], m)
     scale = int(deg.max()) + 1 if m else 1
     state = dsatur_start(deg, bits.shape[1])

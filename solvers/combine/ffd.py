@@ -37,7 +37,7 @@ from numba import njit
 from ..budget import Budget
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
-from ._kernels import column_bits, compact, expand_labels, first_free_group, group_words, mark_group, popcount
+from ._kernels import expand_labels, first_free_group, group_words, mark_group, popcount
 
 __all__ = ["decreasing_order", "first_fit", "fill_groups", "ffd_labels", "SOLVER"]
 
@@ -143,13 +143,13 @@ def fill_groups(order, bits, nnz, alpha, budget):
 
 def ffd_labels(problem: CombineProblem) -> np.ndarray:
     """First-fit-decreasing labels for a P1 problem (-1 for empty columns)."""
-    keep, (col_ptr, col_rows, _, _) = compact(problem.mask)
+    keep, (col_ptr, col_rows, _, _) = problem.incidence
     order = decreasing_order(col_ptr)
     if problem.budget == 0:
         row_groups, closed = group_words(problem.shape[0], keep.size)
         local, _ = first_fit(order, col_ptr, col_rows, row_groups, closed, problem.alpha)
     else:
-        bits = column_bits(col_ptr, col_rows, problem.shape[0])
+        bits = problem.column_bits
         local, _ = fill_groups(order, bits, np.diff(col_ptr), problem.alpha, problem.budget)
     return expand_labels(problem.shape[1], keep, local)
 

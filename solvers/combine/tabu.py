@@ -38,7 +38,7 @@ from ..budget import Budget
 from ..problem import CombineProblem, Options, Outcome, ProblemError, check_param_types
 from ..registry import Solver
 from ..rng import rand_below
-from ._kernels import add_column, compact, excess, remove_column
+from ._kernels import add_column, excess, remove_column
 from .reduce import start_labels
 from .removal import remove_groups, run_repair
 
@@ -167,7 +167,7 @@ def tabu(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
     params = options.params_for("tabu", TabuParams)
     labels0 = start_labels(problem, options, budget)
-    keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
+    keep, (_, _, row_ptr, row_cols) = problem.incidence
     G = int(labels0.max()) + 1
     if keep.size * G > MAX_TABLE_CELLS:
         reason = f"{keep.size} columns x {G} groups exceeds the tabu table limit"
