@@ -23,10 +23,12 @@ adjacent yet. The next column comes from a max segment tree over (saturation,
 degree). Cost: O(sum_r nnz(row r)^2) for the degrees, and per placement the
 columns sharing a newly occupied row times ceil(R / 64) words, plus
 O(log N) per saturation change. That is the conflict graph's edge count,
-which dense layers make large (128 x 65536 at 10% density: minutes), so the
-placements run in chunks between clock checks: cut short by the time limit,
-the solver returns the hint (when given) or first-fit decreasing's answer and
-says so in its stats.
+which dense layers make large (128 x 65536 at 10% density: minutes). So
+the cost is estimated first (:func:`work`, charged to the budget), and when
+the budget cannot pay for it the solver returns the hint (when given) or
+first-fit decreasing's answer and says so in ``fallback``, the same on any
+machine; the placements also run in chunks between clock checks, so a
+loaded machine's deadline still cuts them (then ``interrupted``).
 
 Reference: D. Brélaz, "New methods to color the vertices of a graph",
 Communications of the ACM 22(4), 1979, doi:10.1145/359094.359101.
@@ -48,7 +50,7 @@ from ._kernels import (bits_add, expand_labels, first_budget_fit, first_free_gro
 from .ffd import ffd_labels
 from .reduce import start_labels
 
-__all__ = ["degrees", "dsatur_start", "dsatur_steps", "dsatur_labels", "SOLVER"]
+__all__ = ["degrees", "dsatur_start", "dsatur_steps", "dsatur_labels", "work", "SOLVER"]
 
 
 @njit(cache=True)
@@ -208,7 +210,21 @@ def dsatur_labels(problem: CombineProblem, deadline: float = math.inf) -> np.nda
     return expand_labels(problem.shape[1], keep, state[7])
 
 
+def work(problem: CombineProblem) -> float:
+    """DSatur's cost in operations: the degree count and the saturation updates walk up to
+    sum_r nnz_r^2 incidences (a stamp test each), plus the bitset tests (columns x R / 64 words)."""
+    row_nnz = np.diff(problem.incidence[1][2]).astype(np.float64)
+    return float(row_nnz @ row_nnz) + problem.nonempty.size * (problem.shape[0] / 64 + 1)
+
+
 def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
+    cost = work(problem)
+    if cost > budget.ops:
+        what = "the hint" if options.hint is not None else "first-fit decreasing answer"
+        reason = f"DSatur would cost {cost:.3g} operations > the {max(budget.ops, 0):.3g} left; {what} instead"
+        return Outcome(start_labels(problem, options, budget) if options.hint is not None else ffd_labels(problem),
+                       fallback=reason)
+    budget.spend(cost)
     labels = dsatur_labels(problem, budget.deadline)
     if labels is None:
         if options.hint is not None:   # e.g. the portfolio's best so far: no need to recompute
