@@ -32,7 +32,7 @@ from .problem import CombineProblem, GroupProblem
 from .sparse import clique_extend, shareable_pair
 
 __all__ = ["combine_lower_bound", "rows_bound", "greedy_clique_bound", "no_pair_fits", "CLIQUE_STARTS",
-           "PAIR_OPS"]
+           "PAIR_OPS", "PAIR_SHARE"]
 
 
 def _rows_bound(row_nnz: np.ndarray, budget: int) -> int:
@@ -53,6 +53,10 @@ def _rows_bound(row_nnz: np.ndarray, budget: int) -> int:
 CLIQUE_STARTS = 32
 #: Word operations the pairwise tests may spend when the caller gives no budget.
 PAIR_OPS = 2.5e8
+#: Share of the budget left the pairwise tests may spend.  Large, because a proof that no
+#: two columns can share a group ends the whole call, and a shareable pair, when there
+#: is one, is usually found among the first (sparsest) pairs.
+PAIR_SHARE = 0.8
 
 
 def greedy_clique_bound(problem: CombineProblem, max_starts: int = CLIQUE_STARTS,
@@ -102,7 +106,7 @@ def combine_lower_bound(problem: CombineProblem, budget: Budget | None = None, c
     """The best of the P1 lower bounds listed in the module docstring.
 
     The pairwise tests (no pair fits, the clique) are charged to ``budget`` when
-    given, and then spend at most half of what is left; without one they
+    given, and then spend at most :data:`PAIR_SHARE` of what is left; without one they
     spend at most :data:`PAIR_OPS` operations.  When the bound reaches the
     number of nonempty columns, singletons are the only answer (optimal).
     """
@@ -118,7 +122,7 @@ def combine_lower_bound(problem: CombineProblem, budget: Budget | None = None, c
     )
     if bound >= n_nonempty or not clique:
         return int(bound)
-    ops = PAIR_OPS if budget is None else 0.5 * max(budget.ops, 0.0)
+    ops = PAIR_OPS if budget is None else PAIR_SHARE * max(budget.ops, 0.0)
     alone, spent = no_pair_fits(problem, ops)
     if alone:
         bound = n_nonempty

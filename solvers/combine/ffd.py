@@ -111,6 +111,8 @@ def fill_groups(order, bits, nnz, alpha, budget):
                     x = occ[w] & sbits[p, w]
                     if x:
                         d += popcount(x)
+                        if spent + d > budget:
+                            break       # over the budget already: the rest cannot make it fit
                 if spent + d <= budget and snnz[p] - d > best_gain:
                     best_gain = snnz[p] - d
                     best_pos = p

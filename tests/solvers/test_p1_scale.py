@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from solvers import Budget, CombineProblem, Options, Outcome, combine
-from solvers.bounds import combine_lower_bound, greedy_clique_bound, no_pair_fits
+from solvers.bounds import PAIR_SHARE, combine_lower_bound, greedy_clique_bound, no_pair_fits
 from solvers.check import check_labels
 from solvers.combine import dsatur, finish_ops, tabu
 from solvers.combine.cpsat import feasible_groups
@@ -189,7 +189,7 @@ def test_the_bounds_charge_their_pairwise_tests():
     problem = CombineProblem.from_weights(_weights(64, 256, 0.05), alpha=8)
     budget = Budget.start(1.0)
     bound = combine_lower_bound(problem, budget)
-    assert 0 < budget.spent <= 0.5 * Budget.start(1.0).ops
+    assert 0 < budget.spent <= PAIR_SHARE * Budget.start(1.0).ops
     starved = Budget(10.0, budget.deadline)
     cheap = combine_lower_bound(problem, starved)
     assert starved.spent <= 2 * 10.0 and cheap <= bound       # stops near its share, stays valid
