@@ -14,18 +14,26 @@ __all__ = ["check_labels", "conflict_pruned", "kept_magnitude", "kept_mask"]
 
 
 def _cells(magnitude: np.ndarray, labels: np.ndarray):
-    """Rows and columns of the grouped nonzeros, and which of them their (row, group) cell keeps.
+    """Rows and columns of the nonzeros in groups of two or more columns, and which of them their
+    (row, group) cell keeps (a column alone in its group keeps everything, so it is left out).
 
     A cell keeps its largest magnitude, ties to the lowest column. One sort by
     cell (row-major nonzeros are nearly in cell order already, so numpy's
     introsort is fast; no stability needed), then per-cell maxima and, among
     the maxima, the lowest column: O(nnz log nnz) without an N x G table.
     """
+    grouped = labels >= 0
+    sizes = np.bincount(labels[grouped], minlength=1)
+    shared = np.zeros(labels.shape, dtype=bool)
+    shared[grouped] = sizes[labels[grouped]] > 1
+    if not shared.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=bool)
     rows, cols = np.nonzero(magnitude)
+    if not shared.all():
+        keep = shared[cols]
+        rows, cols = rows[keep], cols[keep]
     groups = labels[cols].astype(np.int64)
-    grouped = groups >= 0
-    if not grouped.all():
-        rows, cols, groups = rows[grouped], cols[grouped], groups[grouped]
     if rows.size == 0:
         return rows, cols, np.zeros(0, dtype=bool)
     keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups

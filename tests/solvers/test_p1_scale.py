@@ -174,11 +174,14 @@ def _naive_pruned(W, labels):
 
 def test_checker_matches_a_naive_cell_by_cell_count():
     rng = np.random.default_rng(3)
-    for _ in range(10):
+    for trial in range(12):
         W = np.round(_weights(7, 15, 0.5, int(rng.integers(1 << 30))), 1)   # rounding makes ties
         W[:, 2] = W[:, 7]
         problem = CombineProblem.from_weights(W, alpha=15, gamma=5.0)
-        labels = np.where(problem.mask.any(axis=0), rng.integers(0, 4, 15), -1)
+        # few groups (all shared), many (some columns alone), all alone
+        labels = np.where(problem.mask.any(axis=0), rng.integers(0, [4, 10, 15][trial % 3], 15), -1)
+        if trial % 3 == 2:
+            labels = np.where(labels >= 0, np.arange(15), -1)
         labels = combine.canonical_labels(labels)
         assert np.array_equal(check_labels(problem, labels), _naive_pruned(W, labels))
 
