@@ -29,10 +29,10 @@ import numpy as np
 
 from .budget import Budget
 from .problem import CombineProblem, GroupProblem
-from .sparse import clique_extend, shareable_pair
+from .sparse import WORD_OPS, clique_extend, shareable_pair
 
 __all__ = ["combine_lower_bound", "rows_bound", "greedy_clique_bound", "no_pair_fits", "CLIQUE_STARTS",
-           "PAIR_OPS", "PAIR_SHARE"]
+           "PAIR_OPS", "PAIR_SHARE", "CLIQUE_SHARE"]
 
 
 def _rows_bound(row_nnz: np.ndarray, budget: int) -> int:
@@ -57,6 +57,8 @@ PAIR_OPS = 2.5e8
 #: two columns can share a group ends the whole call, and a shareable pair, when there
 #: is one, is usually found among the first (sparsest) pairs.
 PAIR_SHARE = 0.8
+#: Share of the budget left after that test the clique may spend (it only raises a bound).
+CLIQUE_SHARE = 0.2
 
 
 def greedy_clique_bound(problem: CombineProblem, max_starts: int = CLIQUE_STARTS,
@@ -81,8 +83,8 @@ def greedy_clique_bound(problem: CombineProblem, max_starts: int = CLIQUE_STARTS
     for r in rows:
         if spent >= ops or best >= keep.size:
             break
-        size, used = clique_extend(row_cols[row_ptr[r]:row_ptr[r + 1]], order, bits, ops - spent)
-        best, spent = max(best, int(size)), spent + used
+        size, words = clique_extend(row_cols[row_ptr[r]:row_ptr[r + 1]], order, bits, (ops - spent) / WORD_OPS)
+        best, spent = max(best, int(size)), spent + words * WORD_OPS
     return best, spent
 
 
@@ -97,17 +99,18 @@ def no_pair_fits(problem: CombineProblem, ops: float = PAIR_OPS) -> tuple[bool, 
     if problem.alpha < 2 or keep.size < 2:
         return True, 0.0
     nnz = np.diff(col_ptr)
-    found, spent = shareable_pair(np.argsort(nnz, kind="stable"), problem.column_bits, nnz,
-                                  problem.shape[0], problem.budget, ops)
-    return found == 0, float(spent)
+    found, words = shareable_pair(np.argsort(nnz, kind="stable"), problem.column_bits, nnz,
+                                  problem.shape[0], problem.budget, ops / WORD_OPS)
+    return found == 0, float(words) * WORD_OPS
 
 
 def combine_lower_bound(problem: CombineProblem, budget: Budget | None = None, clique: bool = True) -> int:
     """The best of the P1 lower bounds listed in the module docstring.
 
-    The pairwise tests (no pair fits, the clique) are charged to ``budget`` when
-    given, and then spend at most :data:`PAIR_SHARE` of what is left; without one they
-    spend at most :data:`PAIR_OPS` operations.  When the bound reaches the
+    The pairwise tests are charged to ``budget`` when given: the no-pair-fits
+    test may spend :data:`PAIR_SHARE` of what is left, the clique
+    :data:`CLIQUE_SHARE` of the rest; without a budget they share
+    :data:`PAIR_OPS` operations the same way.  When the bound reaches the
     number of nonempty columns, singletons are the only answer (optimal).
     """
     R = problem.shape[0]
@@ -122,12 +125,12 @@ def combine_lower_bound(problem: CombineProblem, budget: Budget | None = None, c
     )
     if bound >= n_nonempty or not clique:
         return int(bound)
-    ops = PAIR_OPS if budget is None else PAIR_SHARE * max(budget.ops, 0.0)
-    alone, spent = no_pair_fits(problem, ops)
+    left = PAIR_OPS if budget is None else max(budget.ops, 0.0)
+    alone, spent = no_pair_fits(problem, PAIR_SHARE * left)
     if alone:
         bound = n_nonempty
     elif problem.budget == 0:
-        size, used = greedy_clique_bound(problem, ops=ops - spent)
+        size, used = greedy_clique_bound(problem, ops=CLIQUE_SHARE * (left - spent))
         bound, spent = max(bound, size), spent + used
     if budget is not None:
         budget.spend(spent)

@@ -19,9 +19,10 @@ else works on those:
 - :func:`adjacency_bits`: the conflict graph as (m, m / 64) bitsets, for
   the exact models that need it whole.
 
-Every pairwise kernel takes the operations it may spend and returns what it
-spent (word operations; :mod:`solvers.budget`), so callers charge the work
-budget and the answer never depends on the clock.
+Every pairwise kernel takes the word operations it may spend and returns
+what it spent, so callers charge the work budget (:data:`WORD_OPS` budget
+operations per word: the words are scattered rows of a large table, slower
+than the searches' operations) and the answer never depends on the clock.
 
 Reference: compressed sparse column/row storage, e.g. Y. Saad, "Iterative
 Methods for Sparse Linear Systems", 2nd ed., SIAM 2003, section 3.4;
@@ -34,7 +35,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["incidence", "column_bits", "popcount", "components", "clique_extend", "shareable_pair",
+#: Budget operations (:mod:`solvers.budget`) charged per word operation of the pairwise kernels.
+WORD_OPS = 2.0
+
+__all__ = ["WORD_OPS", "incidence", "column_bits", "popcount", "components", "clique_extend", "shareable_pair",
            "adjacency_bits"]
 
 

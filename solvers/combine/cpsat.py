@@ -69,7 +69,7 @@ from ..bounds import combine_lower_bound
 from ..budget import OPS_PER_SECOND, Budget
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
-from ..sparse import adjacency_bits
+from ..sparse import WORD_OPS, adjacency_bits
 from .labels import canonical_labels
 from .lp_bound import lp_bound
 from .reduce import analyse, known_bound, lift, lifted_bound, start_labels, subproblem, twin_classes
@@ -257,8 +257,8 @@ def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS, budget
     n = problem.nonempty.size
     # Every single column and every non-adjacent pair is a group: the pairs alone may
     # already be too many.  The adjacency's pair tests are charged at their cost.
-    adj, edges, ops, complete = adjacency_bits(problem.column_bits, max(budget.ops, 0.0))
-    budget.spend(ops)
+    adj, edges, words, complete = adjacency_bits(problem.column_bits, max(budget.ops, 0.0) / WORD_OPS)
+    budget.spend(words * WORD_OPS)
     pairs = n * (n - 1) // 2 - int(edges)
     if not complete or n + pairs > limit or budget.exhausted:
         return None
