@@ -33,17 +33,22 @@ def _cells(magnitude: np.ndarray, labels: np.ndarray):
     if not shared.all():
         keep = shared[cols]
         rows, cols = rows[keep], cols[keep]
-    groups = labels[cols].astype(np.int64)
     if rows.size == 0:
         return rows, cols, np.zeros(0, dtype=bool)
-    keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups
+    groups = labels[cols]
+    keys = rows * (int(groups.max()) + 1) + groups
+    del groups
     order = np.argsort(keys)
-    rows, cols, keys = rows[order], cols[order], keys[order]
+    keys = keys[order]
+    rows, cols = rows[order], cols[order]
+    del order
     new_cell = np.empty(rows.size, dtype=bool)
     new_cell[0] = True
     np.not_equal(keys[1:], keys[:-1], out=new_cell[1:])
+    del keys
     starts = np.flatnonzero(new_cell)
     cell = np.cumsum(new_cell) - 1
+    del new_cell
     mag = magnitude[rows, cols]
     is_max = mag == np.maximum.reduceat(mag, starts)[cell]
     lowest = np.minimum.reduceat(np.where(is_max, cols, magnitude.shape[1]), starts)

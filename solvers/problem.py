@@ -59,15 +59,16 @@ def magnitudes(W, name: str = "W") -> np.ndarray:
         return np.ascontiguousarray(arr, dtype=np.float64)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ProblemError(f"{name}: expected a real numeric or bool matrix, got dtype {arr.dtype}")
-    mag = np.abs(np.asarray(arr, dtype=np.float64))
-    if not np.all(np.isfinite(mag)):
-        bad = int(np.count_nonzero(~np.isfinite(mag)))
-        raise ProblemError(f"{name}: {bad} NaN/inf entries")
-    with np.errstate(over="ignore"):
+    mag = np.array(arr, dtype=np.float64, order="C")      # the one R x N copy
+    np.abs(mag, out=mag)
+    with np.errstate(over="ignore", invalid="ignore"):
         total = mag.sum()
-    if not np.isfinite(total):
+    if not np.isfinite(total):                            # a NaN/inf entry, or an overflowing sum
+        bad = int(np.count_nonzero(~np.isfinite(mag)))
+        if bad:
+            raise ProblemError(f"{name}: {bad} NaN/inf entries")
         raise ProblemError(f"{name}: magnitudes too large, their sum overflows float64 (largest {mag.max():.3g})")
-    return np.ascontiguousarray(mag)
+    return mag
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:
