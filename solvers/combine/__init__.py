@@ -31,14 +31,17 @@ from ..run import check_params, run_solver
 from ..warm import warm_up
 from .labels import canonical_labels, group_lists
 
-__all__ = ["SOLVERS", "solve", "finish_ops", "FINISH_OPS_PER_CELL", "canonical_labels", "group_lists"]
+__all__ = ["SOLVERS", "solve", "finish_ops", "FINISH_OPS_PER_CELL", "FINISH_OPS_PER_NONZERO", "canonical_labels",
+           "group_lists"]
 
-#: Operations per matrix cell kept back from the search (and its deadline moved earlier by
-#: as many seconds of budget) for what follows it within the same time limit: the checker
-#: here, then the caller's encoding and verification (arrange.pack), which make a few dense
-#: passes over the R x N matrix; measured 150-250 ns per cell on 1024 x 4096 and 4096 x 4096
-#: layers, 2 loaded cores, i.e. about 40 operations at OPS_PER_SECOND.
-FINISH_OPS_PER_CELL = 40.0
+#: Operations kept back from the search (and its deadline moved earlier by as many seconds
+#: of budget) for what follows it within the same time limit: the checker here, then the
+#: caller's encoding and verification (arrange.pack), a few dense passes over the R x N
+#: matrix and a few sorts and gathers of the nonzeros.  Measured on 1024 x 4096 and
+#: 4096 x 11008 layers (2 cores, loaded 3-4x): 30 ns per cell plus 700 ns per nonzero,
+#: so on an idle machine about 4 and 50 operations at OPS_PER_SECOND.
+FINISH_OPS_PER_CELL = 4.0
+FINISH_OPS_PER_NONZERO = 50.0
 
 # Filled below from the algorithm modules; each registers name -> Solver.
 SOLVERS: dict[str, Solver] = {}
@@ -91,9 +94,10 @@ def solve(problem: CombineProblem, solver="auto", options: Options | None = None
 
 
 def finish_ops(problem: CombineProblem) -> float:
-    """Operations kept back from the search for the work after it: :data:`FINISH_OPS_PER_CELL` per matrix cell."""
+    """Operations kept back from the search for the work after it (per cell and per nonzero)."""
     R, N = problem.shape
-    return FINISH_OPS_PER_CELL * float(R) * float(N)
+    nnz = float(problem.incidence[1][0][-1])
+    return FINISH_OPS_PER_CELL * float(R) * float(N) + FINISH_OPS_PER_NONZERO * nnz
 
 
 def _singletons(spec: Solver, problem: CombineProblem, options: Options) -> Outcome:

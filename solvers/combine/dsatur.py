@@ -222,7 +222,7 @@ def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     if cost > budget.ops:
         what = "the hint" if options.hint is not None else "first-fit decreasing answer"
         reason = f"DSatur would cost {cost:.3g} operations > the {max(budget.ops, 0):.3g} left; {what} instead"
-        return Outcome(start_labels(problem, options, budget) if options.hint is not None else ffd_labels(problem),
+        return Outcome(start_labels(problem, options, budget) if options.hint is not None else ffd_labels(problem, budget),
                        fallback=reason)
     budget.spend(cost)
     labels = dsatur_labels(problem, budget.deadline)
@@ -231,7 +231,7 @@ def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
             reason = f"DSatur did not finish within {options.time_limit:.3g} s; the hint instead"
             return Outcome(start_labels(problem, options, budget), interrupted=True, fallback=reason)
         reason = f"DSatur did not finish within {options.time_limit:.3g} s; first-fit decreasing answer instead"
-        return Outcome(ffd_labels(problem), interrupted=True, fallback=reason)
+        return Outcome(ffd_labels(problem, budget), interrupted=True, fallback=reason)
     return Outcome(solution=labels)
 
 

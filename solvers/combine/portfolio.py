@@ -7,7 +7,7 @@ answer so far (fewest groups, then least pruned magnitude), on a share of the
 work left:
 
 1. the constructive starters (:data:`.reduce.STARTERS`: first fit, DSatur),
-   first fit charged nothing, DSatur its estimated cost (skipped when the
+   first fit charged its budgeted fill (gamma > 0), DSatur its estimated cost (skipped when the
    budget cannot pay it), the later skipped once an answer meets the bound;
 2. the set-covering LP bound by column generation (gamma = 0, up to
    ``lp_bound.MAX_COLUMNS`` columns, :mod:`.lp_bound`), often the proof the

@@ -241,3 +241,17 @@ def test_same_answer_twice(solver):
     a = combine.solve(CombineProblem.from_weights(W, alpha=8), solver, Options(time_limit=0.3, seed=3))
     b = combine.solve(CombineProblem.from_weights(W, alpha=8), solver, Options(time_limit=0.3, seed=3))
     assert np.array_equal(a.labels, b.labels) and a.lower_bound == b.lower_bound
+
+
+def test_the_budgeted_fill_considers_every_column_when_the_budget_pays_and_charges_it():
+    from solvers.combine.ffd import FILL_WINDOW_MIN, ffd_labels, fill_window
+
+    problem = CombineProblem.from_weights(_weights(64, 600, 0.1), alpha=8, gamma=0.05)
+    m = problem.nonempty.size
+    assert fill_window(problem, None) == m
+    rich = Budget.start(10.0)
+    assert fill_window(problem, rich) == m
+    assert np.array_equal(ffd_labels(problem, rich), ffd_labels(problem)) and rich.spent > 0
+    poor = Budget(1.0, rich.deadline)
+    assert fill_window(problem, poor) == FILL_WINDOW_MIN
+    check_labels(problem, ffd_labels(problem, poor))
