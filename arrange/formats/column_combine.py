@@ -100,11 +100,16 @@ def encode_groups(W, groups, alpha: int, keep=None) -> ColumnCombined:
     labels, slot = _members(table, N)
     if keep is None:
         keep = (W != 0) & ~conflict_pruned(np.abs(W).astype(np.float64), labels)
-    rows, cols = np.nonzero(keep)
-    grouped = labels[cols] >= 0
-    rows, cols = rows[grouped], cols[grouped]
-    values[rows, labels[cols]] = W[rows, cols]          # one kept entry per (row, group) cell
-    select[rows, labels[cols]] = slot[cols]
+    flat = np.flatnonzero(keep)                         # flat indices: 1-D gathers, not 2-D
+    rows = flat // N
+    cols = flat - rows * N
+    groups = labels[cols]
+    grouped = groups >= 0
+    if not grouped.all():
+        flat, rows, cols, groups = flat[grouped], rows[grouped], cols[grouped], groups[grouped]
+    cell = rows * G + groups                            # one kept entry per (row, group) cell
+    values.ravel()[cell] = W.ravel()[flat]
+    select.ravel()[cell] = slot[cols]
     select[values == 0] = 0  # an empty cell selects nothing; keep its index canonical
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
@@ -201,11 +206,14 @@ def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
         raise VerificationError(f"group {int(np.argwhere(outside)[0][1])}: select index outside the group")
     # Each cell keeps the max-|W| member of its group row, the lowest column on ties
     # (so conflicts prune the smallest): every nonzero against its cell, O(nnz).
-    rows, cols = np.nonzero(W)
+    flat = np.flatnonzero(W)                            # flat indices: 1-D gathers, not 2-D
+    rows = flat // N
+    cols = flat - rows * N
     groups = labels[cols]
-    kept = np.abs(packed.values[rows, groups])
-    mag = np.abs(W[rows, cols])
-    chosen = packed.table[groups, select[rows, groups]]
+    cell = rows * packed.num_groups + groups
+    kept = np.abs(packed.values.ravel()[cell])
+    mag = np.abs(W.ravel()[flat])
+    chosen = packed.table.ravel()[groups * packed.table.shape[1] + select.ravel()[cell]]
     short = (mag > kept) | ((mag == kept) & (cols < chosen))
     if short.any():
         raise VerificationError(f"group {int(groups[np.argmax(short)])}: a cell does not keep its largest weight")
