@@ -63,13 +63,14 @@ CLIQUE_SHARE = 0.2
 
 def greedy_clique_bound(problem: CombineProblem, max_starts: int = CLIQUE_STARTS,
                         ops: float = PAIR_OPS) -> tuple[int, float]:
-    """(size of a clique of the column conflict graph, word operations spent), gamma = 0.
+    """(size of a clique of the column conflict graph, budget operations spent), gamma = 0.
 
     A row's columns pairwise share that row, so they are a clique (the rows
     bound); each of the ``max_starts`` densest rows' cliques is extended by
-    first fit over the columns, those whose rows hold the most nonzeros first (:func:`solvers.sparse.clique_extend`,
-    bitset tests that stop at the first shared word), within ``ops`` word
-    operations in all.  Sparse throughout: O(nnz) to set up, no N x N table.
+    first fit over the columns, those whose rows hold the most nonzeros first
+    (:func:`solvers.sparse.clique_extend`, bitset tests that stop at the first
+    shared word), within ``ops`` operations in all.  Sparse throughout: O(nnz)
+    to set up, no N x N table.
     """
     keep, (col_ptr, col_rows, row_ptr, row_cols) = problem.incidence
     if keep.size == 0:
@@ -89,7 +90,7 @@ def greedy_clique_bound(problem: CombineProblem, max_starts: int = CLIQUE_STARTS
 
 
 def no_pair_fits(problem: CombineProblem, ops: float = PAIR_OPS) -> tuple[bool, float]:
-    """(True when provably no two columns can share a group, word operations spent).
+    """(True when provably no two columns can share a group, budget operations spent).
 
     Two columns can share a group when alpha >= 2 and they have at most
     floor(gamma R) common rows (:func:`solvers.sparse.shareable_pair`, sparsest

@@ -46,7 +46,9 @@ def warm_up() -> None:
         return
     _warm = True
     from . import combine, group, permdiag
+    from .combine.cpsat import feasible_groups
     from .combine.lp_bound import lp_bound
+    from .combine.reduce import analyse
     from .problem import Options
 
     options = Options(time_limit=60.0)
@@ -58,6 +60,8 @@ def warm_up() -> None:
                 combine.solve(problem, name, options)
         if problem.budget == 0:
             lp_bound(problem, combine.solve(problem, "ffd", options).labels, options)
+            analyse(problem)                 # the components and adjacency kernels cpsat and auto use
+            feasible_groups(problem)
     for problem in _p2_instances():
         for name, spec in builtin["p2"].items():
             if name not in skip and spec.supports(problem):

@@ -119,7 +119,7 @@ def _clique_from_densest_row(mask: np.ndarray, adj: np.ndarray) -> np.ndarray:
 def _adjacency(problem: CombineProblem) -> np.ndarray:
     """Bool (n, n) conflict graph of the nonempty columns (only for model-sized instances)."""
     n = problem.nonempty.size
-    adj = adjacency_bits(problem.column_bits)[0]
+    adj = adjacency_bits(problem.column_bits, np.inf)[0]
     return np.unpackbits(adj.view(np.uint8), axis=1, count=n, bitorder="little").astype(bool)
 
 

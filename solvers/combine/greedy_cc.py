@@ -72,9 +72,11 @@ def pack_section(mask: np.ndarray, alpha: int, max_overlap: int, budget: Budget 
     ``budget``; once it is spent the merging stops (the groups so far are valid).
     """
     budget = budget or Budget.unlimited()
-    per_merge = MERGE_PASSES * mask.shape[1] * mask.shape[0]
-    budget.spend(per_merge)              # the pairwise tables
     m = mask.shape[1]
+    if budget.ops <= 0:
+        return [[j] for j in range(m)]   # no budget for the pairwise tables: no merges
+    per_merge = MERGE_PASSES * m * mask.shape[0]
+    budget.spend(per_merge)              # the pairwise tables
     counts = np.ascontiguousarray(mask.T, dtype=np.int64)       # per-group row counts
     inter = counts @ counts.T
     nnz = counts.sum(axis=1)
