@@ -74,6 +74,16 @@ def group_chunks(R: int, G: int, alpha: int):
     return [(g0, min(G, g0 + step)) for g0 in range(0, G, step)]
 
 
+# Matrix cells per block of rows in the per-nonzero passes (bounds their temporaries).
+_BLOCK = 1 << 23
+
+
+def _row_blocks(R: int, N: int):
+    """Ranges (r0, r1) of rows with about _BLOCK cells each."""
+    step = max(1, _BLOCK // max(1, N))
+    return [(r0, min(R, r0 + step)) for r0 in range(0, R, step)]
+
+
 def _members(table: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
     """(group of each column, its slot in the group's row of the table); -1 for columns in no group."""
     groups, slots = np.nonzero(table >= 0)
@@ -100,16 +110,18 @@ def encode_groups(W, groups, alpha: int, keep=None) -> ColumnCombined:
     labels, slot = _members(table, N)
     if keep is None:
         keep = (W != 0) & ~conflict_pruned(np.abs(W).astype(np.float64), labels)
-    flat = np.flatnonzero(keep)                         # flat indices: 1-D gathers, not 2-D
-    rows = flat // N
-    cols = flat - rows * N
-    groups = labels[cols]
-    grouped = groups >= 0
-    if not grouped.all():
-        flat, rows, cols, groups = flat[grouped], rows[grouped], cols[grouped], groups[grouped]
-    cell = rows * G + groups                            # one kept entry per (row, group) cell
-    values.ravel()[cell] = W.ravel()[flat]
-    select.ravel()[cell] = slot[cols]
+    flat_values, flat_select = values.ravel(), select.ravel()
+    for r0, r1 in _row_blocks(R, N):
+        flat = np.flatnonzero(keep[r0:r1])              # flat indices: 1-D gathers, not 2-D
+        rows = flat // N
+        cols = flat - rows * N
+        groups = labels[cols]
+        grouped = groups >= 0
+        if not grouped.all():
+            flat, rows, cols, groups = flat[grouped], rows[grouped], cols[grouped], groups[grouped]
+        cell = (rows + r0) * G + groups                 # one kept entry per (row, group) cell
+        flat_values[cell] = W[r0:r1].ravel()[flat]
+        flat_select[cell] = slot[cols]
     select[values == 0] = 0  # an empty cell selects nothing; keep its index canonical
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
@@ -206,17 +218,19 @@ def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
         raise VerificationError(f"group {int(np.argwhere(outside)[0][1])}: select index outside the group")
     # Each cell keeps the max-|W| member of its group row, the lowest column on ties
     # (so conflicts prune the smallest): every nonzero against its cell, O(nnz).
-    flat = np.flatnonzero(W)                            # flat indices: 1-D gathers, not 2-D
-    rows = flat // N
-    cols = flat - rows * N
-    groups = labels[cols]
-    cell = rows * packed.num_groups + groups
-    kept = np.abs(packed.values.ravel()[cell])
-    mag = np.abs(W.ravel()[flat])
-    chosen = packed.table.ravel()[groups * packed.table.shape[1] + select.ravel()[cell]]
-    short = (mag > kept) | ((mag == kept) & (cols < chosen))
-    if short.any():
-        raise VerificationError(f"group {int(groups[np.argmax(short)])}: a cell does not keep its largest weight")
+    flat_values, flat_select, flat_table = packed.values.ravel(), select.ravel(), packed.table.ravel()
+    for r0, r1 in _row_blocks(R, N):
+        flat = np.flatnonzero(W[r0:r1])                 # flat indices: 1-D gathers, not 2-D
+        rows = flat // N
+        cols = flat - rows * N
+        groups = labels[cols]
+        cell = (rows + r0) * packed.num_groups + groups
+        kept = np.abs(flat_values[cell])
+        mag = np.abs(W[r0:r1].ravel()[flat])
+        chosen = flat_table[groups * packed.table.shape[1] + flat_select[cell]]
+        short = (mag > kept) | ((mag == kept) & (cols < chosen))
+        if short.any():
+            raise VerificationError(f"group {int(groups[np.argmax(short)])}: a cell does not keep its largest weight")
     try:
         decoded = decode(packed)
     except ValueError as exc:
