@@ -21,9 +21,9 @@ adds (nnz - added conflicts, ties to the densest, then lowest index), among
 those that keep it within the budget. With budget 0 every feasible column adds
 no conflict, so the choice is the first feasible one in decreasing order and
 the result is exactly first-fit decreasing; with a budget it is column
-combining's densest-partner rule applied to all columns at once (or, when
-the budget cannot pay for that, to the densest unplaced ones its share pays
-for: :func:`fill_window`), seeded by density. Scans stop as soon as no
+combining's densest-partner rule applied to all columns at once (once a
+share of the budget is read, to the densest unplaced ones only), seeded by
+density. Scans stop as soon as no
 later column can beat the best gain (columns are in decreasing order and the
 gain is at most nnz), and a column's test as soon as it is over the budget.
 
@@ -41,14 +41,12 @@ from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from ._kernels import expand_labels, first_free_group, group_words, mark_group, popcount
 
-__all__ = ["decreasing_order", "first_fit", "fill_groups", "ffd_labels", "fill_window", "FILL_WINDOW_MIN", "FILL_SHARE",
-           "SOLVER"]
+__all__ = ["decreasing_order", "first_fit", "fill_groups", "ffd_labels", "FILL_WINDOW_MIN", "FILL_SHARE", "SOLVER"]
 
-# The budgeted fill (gamma > 0) looks at every unplaced column per slot when its budget
-# share pays for that, else at as many (densest first) as it pays for, at least
-# FILL_WINDOW_MIN: a slot costs window x R / 64 word operations and there are about two
-# slots per column (LLM layers: 4096 x 11008 at 10% density took over 10 s with every
-# column considered).  Without a budget every column is considered.
+# The budgeted fill (gamma > 0) considers every unplaced column per slot until it has read
+# FILL_SHARE of its budget in bitset words, then the FILL_WINDOW_MIN densest unplaced ones
+# (LLM layers: 4096 x 11008 at 10% density took over 10 s with every column considered).
+# Without a budget every column is considered throughout.
 FILL_WINDOW_MIN = 256
 FILL_SHARE = 0.5
 
@@ -78,11 +76,14 @@ def first_fit(order, col_ptr, col_rows, row_groups, closed, alpha):
 
 
 @njit(cache=True)
-def fill_groups(order, bits, nnz, alpha, budget, window=1 << 62):
-    """Fill one group at a time with the best-gain feasible column: (labels (m,), groups).
+def fill_groups(order, bits, nnz, alpha, budget, max_words=np.inf):
+    """Fill one group at a time with the best-gain feasible column: (labels (m,), groups, words read).
 
-    Each slot looks at the first ``window`` unplaced columns only (densest
-    first), so a group costs O(alpha x window x R / 64), not O(alpha x m x R / 64).
+    Each slot looks at every unplaced column until ``max_words`` bitset words
+    have been read in all; from then on only at the first
+    :data:`FILL_WINDOW_MIN` unplaced ones (densest first), so the rest costs
+    O(alpha x FILL_WINDOW_MIN x R / 64) per group.  The words read are
+    counted by the kernel itself, so the switch point is deterministic.
 
     ``order`` lists the columns by decreasing ``nnz``. The unplaced columns
     are kept as a list of positions in that order (placed ones flagged, and
@@ -102,7 +103,11 @@ def fill_groups(order, bits, nnz, alpha, budget, window=1 << 62):
     placed = np.zeros(m, dtype=np.bool_)
     occ = np.zeros(W, dtype=np.uint64)
     G = 0
+    words = 0
+    window = m
     while count > 0:
+        if words > max_words:
+            window = FILL_WINDOW_MIN
         seed = alive[0]
         placed[seed] = True
         labels[order[seed]] = G
@@ -124,6 +129,7 @@ def fill_groups(order, bits, nnz, alpha, budget, window=1 << 62):
                 seen += 1
                 d = 0
                 for w in range(W):
+                    words += 1
                     x = occ[w] & sbits[p, w]
                     if x:
                         d += popcount(x)
@@ -156,22 +162,14 @@ def fill_groups(order, bits, nnz, alpha, budget, window=1 << 62):
             alive = alive[1:]
             count -= 1
         G += 1
-    return labels, G
-
-
-def fill_window(problem: CombineProblem, budget: Budget | None) -> int:
-    """Columns each slot of the budgeted fill considers: all, or what :data:`FILL_SHARE` of ``budget`` pays for."""
-    m = problem.nonempty.size
-    if budget is None:
-        return max(m, 1)
-    per_column = 2.0 * m * problem.column_bits.shape[1]        # two slots per column, R / 64 words each
-    return int(min(m, max(FILL_WINDOW_MIN, FILL_SHARE * max(budget.ops, 0.0) / max(per_column, 1.0))))
+    return labels, G, words
 
 
 def ffd_labels(problem: CombineProblem, budget: Budget | None = None) -> np.ndarray:
     """First-fit-decreasing labels for a P1 problem (-1 for empty columns).
 
-    With gamma > 0 the fill's scans are sized by :func:`fill_window` and charged to ``budget``.
+    With gamma > 0 the fill may read :data:`FILL_SHARE` of ``budget`` in bitset
+    words before its scans shrink (:func:`fill_groups`), and is charged what it read.
     """
     keep, (col_ptr, col_rows, _, _) = problem.incidence
     order = decreasing_order(col_ptr)
@@ -179,11 +177,11 @@ def ffd_labels(problem: CombineProblem, budget: Budget | None = None) -> np.ndar
         row_groups, closed = group_words(problem.shape[0], keep.size)
         local, _ = first_fit(order, col_ptr, col_rows, row_groups, closed, problem.alpha)
     else:
-        bits = problem.column_bits
-        window = fill_window(problem, budget)
+        cap = np.inf if budget is None else FILL_SHARE * max(budget.ops, 0.0)
+        local, _, words = fill_groups(order, problem.column_bits, np.diff(col_ptr), problem.alpha,
+                                      problem.budget, float(cap))
         if budget is not None:
-            budget.spend(2.0 * keep.size * window * bits.shape[1])
-        local, _ = fill_groups(order, bits, np.diff(col_ptr), problem.alpha, problem.budget, window)
+            budget.spend(float(words))
     return expand_labels(problem.shape[1], keep, local)
 
 
