@@ -171,6 +171,12 @@ class CombineProblem:
         return keep, (col_ptr, col_rows, row_ptr, row_cols)
 
     @cached_property
+    def column_magnitudes(self) -> np.ndarray:
+        """float64 (nnz,): the magnitudes in the order of ``incidence``'s column lists."""
+        keep, (col_ptr, col_rows, _, _) = self.incidence
+        return self.magnitude[col_rows, np.repeat(keep, np.diff(col_ptr))]
+
+    @cached_property
     def column_bits(self) -> np.ndarray:
         """(m, ceil(R / 64)) uint64 row bitsets of the nonempty columns (:func:`solvers.sparse.column_bits`)."""
         from .sparse import column_bits

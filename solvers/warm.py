@@ -46,6 +46,7 @@ def warm_up() -> None:
         return
     _warm = True
     from . import combine, group, permdiag
+    from .combine._kernels import pruned_magnitude
     from .combine.cpsat import feasible_groups
     from .combine.lp_bound import lp_bound
     from .combine.reduce import analyse
@@ -57,7 +58,10 @@ def warm_up() -> None:
     for problem in _p1_instances():
         for name in builtin["p1"]:
             if name not in skip:
-                combine.solve(problem, name, options)
+                labels = combine.solve(problem, name, options).labels
+        keep, (col_ptr, col_rows, _, _) = problem.incidence     # auto's score kernel
+        pruned_magnitude(labels[keep], int(labels.max()) + 1, col_ptr, col_rows, problem.column_magnitudes,
+                         problem.shape[0])
         if problem.budget == 0:
             lp_bound(problem, combine.solve(problem, "ffd", options).labels, options)
             analyse(problem)                 # the components and adjacency kernels cpsat and auto use

@@ -254,3 +254,21 @@ def test_the_budgeted_fill_considers_every_column_when_the_budget_pays_and_charg
     check_labels(problem, labels)
     assert poor.spent > 1.0                       # charged what it read, past its share
     assert np.array_equal(labels, ffd_labels(problem, Budget(1.0, rich.deadline)))   # deterministic
+
+
+def test_the_portfolio_score_kernel_matches_the_checker():
+    from solvers.combine._kernels import pruned_magnitude
+
+    rng = np.random.default_rng(9)
+    for trial in range(8):
+        W = np.round(_weights(9, 20, 0.4, trial), 1)
+        W[:, 3] = W[:, 11]                                   # ties
+        problem = CombineProblem.from_weights(W, alpha=20, gamma=5.0)
+        labels = combine.canonical_labels(np.where(problem.mask.any(axis=0), rng.integers(0, 6, 20), -1))
+        keep, (col_ptr, col_rows, _, _) = problem.incidence
+        got = pruned_magnitude(labels[keep], int(labels.max()) + 1, col_ptr, col_rows,
+                               problem.column_magnitudes, problem.shape[0])
+        assert got == pytest.approx(problem.magnitude[check_labels(problem, labels)].sum())
+    singletons = np.where(problem.mask.any(axis=0), np.arange(20), -1)
+    assert pruned_magnitude(combine.canonical_labels(singletons)[keep], keep.size, col_ptr, col_rows,
+                            problem.column_magnitudes, problem.shape[0]) == 0.0
