@@ -14,30 +14,45 @@ __all__ = ["check_labels", "conflict_pruned", "kept_magnitude", "kept_mask", "ke
 
 
 def _cells(magnitude: np.ndarray, labels: np.ndarray):
-    """Rows and columns of the grouped nonzeros, and which of them their (row, group) cell keeps.
+    """Rows and columns of the nonzeros in groups of two or more columns, and which of them their
+    (row, group) cell keeps (a column alone in its group keeps everything, so it is left out).
 
-    A cell keeps its largest magnitude, ties to the lowest column. One stable
-    sort by cell (nonzeros come row-major, so columns stay ascending within a
-    cell), then per-cell maxima: O(nnz log nnz) without an N x G table.
+    A cell keeps its largest magnitude, ties to the lowest column. One sort by
+    cell (row-major nonzeros are nearly in cell order already, so numpy's
+    introsort is fast; no stability needed), then per-cell maxima and, among
+    the maxima, the lowest column: O(nnz log nnz) without an N x G table.
     """
+    grouped = labels >= 0
+    sizes = np.bincount(labels[grouped], minlength=1)
+    shared = np.zeros(labels.shape, dtype=bool)
+    shared[grouped] = sizes[labels[grouped]] > 1
+    if not shared.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=bool)
     rows, cols = np.nonzero(magnitude)
-    groups = labels[cols].astype(np.int64)
-    grouped = groups >= 0
-    rows, cols, groups = rows[grouped], cols[grouped], groups[grouped]
+    if not shared.all():
+        keep = shared[cols]
+        rows, cols = rows[keep], cols[keep]
     if rows.size == 0:
         return rows, cols, np.zeros(0, dtype=bool)
-    keys = rows.astype(np.int64) * (int(groups.max()) + 1) + groups
-    order = np.argsort(keys, kind="stable")
-    rows, cols, keys = rows[order], cols[order], keys[order]
-    new_cell = np.r_[True, keys[1:] != keys[:-1]]
+    groups = labels[cols]
+    keys = rows * (int(groups.max()) + 1) + groups
+    del groups
+    order = np.argsort(keys)
+    keys = keys[order]
+    rows, cols = rows[order], cols[order]
+    del order
+    new_cell = np.empty(rows.size, dtype=bool)
+    new_cell[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new_cell[1:])
+    del keys
+    starts = np.flatnonzero(new_cell)
     cell = np.cumsum(new_cell) - 1
+    del new_cell
     mag = magnitude[rows, cols]
-    is_max = mag == np.maximum.reduceat(mag, np.flatnonzero(new_cell))[cell]
-    # the first maximum of each cell: its lowest column
-    first = np.flatnonzero(is_max)
-    first = first[np.r_[True, cell[first][1:] != cell[first][:-1]]]
-    keeps = np.zeros(rows.size, dtype=bool)
-    keeps[first] = True
+    is_max = mag == np.maximum.reduceat(mag, starts)[cell]
+    lowest = np.minimum.reduceat(np.where(is_max, cols, magnitude.shape[1]), starts)
+    keeps = cols == lowest[cell]
     return rows, cols, keeps
 
 

@@ -59,15 +59,16 @@ def magnitudes(W, name: str = "W") -> np.ndarray:
         return np.ascontiguousarray(arr, dtype=np.float64)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ProblemError(f"{name}: expected a real numeric or bool matrix, got dtype {arr.dtype}")
-    mag = np.abs(np.asarray(arr, dtype=np.float64))
-    if not np.all(np.isfinite(mag)):
-        bad = int(np.count_nonzero(~np.isfinite(mag)))
-        raise ProblemError(f"{name}: {bad} NaN/inf entries")
-    with np.errstate(over="ignore"):
+    mag = np.array(arr, dtype=np.float64, order="C")      # the one R x N copy
+    np.abs(mag, out=mag)
+    with np.errstate(over="ignore", invalid="ignore"):
         total = mag.sum()
-    if not np.isfinite(total):
+    if not np.isfinite(total):                            # a NaN/inf entry, or an overflowing sum
+        bad = int(np.count_nonzero(~np.isfinite(mag)))
+        if bad:
+            raise ProblemError(f"{name}: {bad} NaN/inf entries")
         raise ProblemError(f"{name}: magnitudes too large, their sum overflows float64 (largest {mag.max():.3g})")
-    return np.ascontiguousarray(mag)
+    return mag
 
 
 def _check_int(value, name: str, low: int, high: int | None = None) -> int:
@@ -155,7 +156,33 @@ class CombineProblem:
     @cached_property
     def nonempty(self) -> np.ndarray:
         """Indices of columns with at least one nonzero."""
-        return np.flatnonzero(self.mask.any(axis=0))
+        return self.incidence[0]
+
+    @cached_property
+    def incidence(self) -> tuple:
+        """(kept column ids, (col_ptr, col_rows, row_ptr, row_cols)): CSR of the nonempty columns.
+
+        Built once per problem (:func:`solvers.sparse.incidence`), O(nnz) memory;
+        the kept columns are numbered 0..m-1 in the lists.  Do not modify.
+        """
+        from .sparse import incidence
+
+        keep, col_ptr, col_rows, row_ptr, row_cols = incidence(self.mask)
+        return keep, (col_ptr, col_rows, row_ptr, row_cols)
+
+    @cached_property
+    def column_magnitudes(self) -> np.ndarray:
+        """float64 (nnz,): the magnitudes in the order of ``incidence``'s column lists."""
+        keep, (col_ptr, col_rows, _, _) = self.incidence
+        return self.magnitude[col_rows, np.repeat(keep, np.diff(col_ptr))]
+
+    @cached_property
+    def column_bits(self) -> np.ndarray:
+        """(m, ceil(R / 64)) uint64 row bitsets of the nonempty columns (:func:`solvers.sparse.column_bits`)."""
+        from .sparse import column_bits
+
+        col_ptr, col_rows = self.incidence[1][:2]
+        return column_bits(col_ptr, col_rows, self.shape[0])
 
 
 @dataclass(frozen=True, eq=False)

@@ -47,7 +47,10 @@ def warm_up() -> None:
     _warm = True
     from . import combine, group, permdiag
     from .budget import Budget
+    from .combine._kernels import pruned_magnitude
+    from .combine.cpsat import feasible_groups
     from .combine.lp_bound import lp_bound
+    from .combine.reduce import analyse
     from .group.lp_bound import lp_bound as group_lp_bound
     from .problem import Options
 
@@ -57,8 +60,14 @@ def warm_up() -> None:
     for problem in _p1_instances():
         for name in builtin["p1"]:
             if name not in skip:
-                combine.solve(problem, name, options)
+                labels = combine.solve(problem, name, options).labels
+        keep, (col_ptr, col_rows, _, _) = problem.incidence     # auto's score kernel
+        pruned_magnitude(labels[keep], int(labels.max()) + 1, col_ptr, col_rows, problem.column_magnitudes,
+                         problem.shape[0])
         lp_bound(problem, combine.solve(problem, "ffd", options).labels, options)
+        if problem.budget == 0:
+            analyse(problem)                 # the components and adjacency kernels cpsat and auto use
+            feasible_groups(problem)
     for problem in _p2_instances():
         for name, spec in builtin["p2"].items():
             if name not in skip and spec.supports(problem):

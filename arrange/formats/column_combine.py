@@ -28,6 +28,7 @@ import numpy as np
 import hwmodel
 from hwmodel.packed import index_bits_for
 from solvers import CombineProblem, InvalidSolution, check_labels
+from solvers.check import conflict_pruned
 
 from ..errors import VerificationError
 from ..prune import magnitude_prune
@@ -35,7 +36,7 @@ from ..solve import solve_combine
 from .base import FormatAdapter, gap_over_lower_bound, index_dtype, on_array
 
 __all__ = ["ColumnCombined", "encode", "encode_groups", "from_solution", "decode", "bits", "verify", "mask",
-           "reencode", "group_chunks", "member_magnitudes", "ADAPTER"]
+           "reencode", "group_chunks", "ADAPTER"]
 
 
 @dataclass(eq=False)
@@ -73,26 +74,54 @@ def group_chunks(R: int, G: int, alpha: int):
     return [(g0, min(G, g0 + step)) for g0 in range(0, G, step)]
 
 
-def member_magnitudes(mag: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """(R, groups, alpha) magnitudes of each group's members, -1 in padding slots."""
-    return np.where(table >= 0, mag[:, np.maximum(table, 0)], -1.0)
+# Matrix cells per block of rows in the per-nonzero passes (bounds their temporaries).
+_BLOCK = 1 << 23
 
 
-def encode_groups(W, groups, alpha: int) -> ColumnCombined:
-    """Pack W given its column groups (each cell keeps its max-|W| member)."""
+def _row_blocks(R: int, N: int):
+    """Ranges (r0, r1) of rows with about _BLOCK cells each."""
+    step = max(1, _BLOCK // max(1, N))
+    return [(r0, min(R, r0 + step)) for r0 in range(0, R, step)]
+
+
+def _members(table: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each column, its slot in the group's row of the table); -1 for columns in no group."""
+    groups, slots = np.nonzero(table >= 0)
+    labels = np.full(N, -1, dtype=np.int64)
+    slot = np.full(N, -1, dtype=np.int64)
+    labels[table[groups, slots]] = groups
+    slot[table[groups, slots]] = slots
+    return labels, slot
+
+
+def encode_groups(W, groups, alpha: int, keep=None) -> ColumnCombined:
+    """Pack W given its column groups (each cell keeps its max-|W| member, ties to the lowest column).
+
+    ``keep`` (bool, W's shape) is the kept entries when already known (a checked
+    result's ``keep_mask``), else they are found here (:func:`solvers.check.conflict_pruned`).
+    One scatter of the kept entries: O(nnz), no R x G x alpha gather.
+    """
     W = np.asarray(W)
     R, N = W.shape
     table = _table(groups, alpha)
     G = table.shape[0]
     values = np.zeros((R, G), dtype=W.dtype)
     select = np.zeros((R, G), dtype=index_dtype(alpha))
-    mag = np.abs(W)
-    rows = np.arange(R)[:, None]
-    for g0, g1 in group_chunks(R, G, alpha):
-        part = table[g0:g1]
-        pick = np.argmax(member_magnitudes(mag, part), axis=2)  # first max = lowest column
-        select[:, g0:g1] = pick
-        values[:, g0:g1] = W[rows, np.maximum(part[np.arange(g1 - g0)[None, :], pick], 0)]
+    labels, slot = _members(table, N)
+    if keep is None:
+        keep = (W != 0) & ~conflict_pruned(np.abs(W).astype(np.float64), labels)
+    flat_values, flat_select = values.ravel(), select.ravel()
+    for r0, r1 in _row_blocks(R, N):
+        flat = np.flatnonzero(keep[r0:r1])              # flat indices: 1-D gathers, not 2-D
+        rows = flat // N
+        cols = flat - rows * N
+        groups = labels[cols]
+        grouped = groups >= 0
+        if not grouped.all():
+            flat, rows, cols, groups = flat[grouped], rows[grouped], cols[grouped], groups[grouped]
+        cell = (rows + r0) * G + groups                 # one kept entry per (row, group) cell
+        flat_values[cell] = W[r0:r1].ravel()[flat]
+        flat_select[cell] = slot[cols]
     select[values == 0] = 0  # an empty cell selects nothing; keep its index canonical
     return ColumnCombined(values, select, table, (R, N), int(alpha))
 
@@ -102,7 +131,7 @@ def from_solution(W, result) -> ColumnCombined:
     values = np.asarray(W)
     if values.dtype == bool:
         values = values.astype(np.float64)
-    packed = encode_groups(values, result.groups, result.alpha)
+    packed = encode_groups(values, result.groups, result.alpha, keep=result.keep_mask)
     verify(values, packed, result.gamma)
     return packed
 
@@ -182,18 +211,26 @@ def verify(W, packed: ColumnCombined, gamma: float) -> np.ndarray:
     except InvalidSolution as exc:
         raise VerificationError(str(exc)) from None
     expected = np.where(pruned, 0, W)
-    # Kept entry is the max-|W| member of its cell (so conflicts prune the smallest).
-    mag = np.abs(W)
     sizes = (packed.table >= 0).sum(axis=1)
-    for g0, g1 in group_chunks(R, packed.num_groups, packed.alpha):
-        largest = member_magnitudes(mag, packed.table[g0:g1]).max(axis=2)
-        short = np.abs(packed.values[:, g0:g1]) < largest
+    select = packed.select.astype(np.int64)
+    outside = (select < 0) | (select >= sizes[None, :])
+    if outside.any():
+        raise VerificationError(f"group {int(np.argwhere(outside)[0][1])}: select index outside the group")
+    # Each cell keeps the max-|W| member of its group row, the lowest column on ties
+    # (so conflicts prune the smallest): every nonzero against its cell, O(nnz).
+    flat_values, flat_select, flat_table = packed.values.ravel(), select.ravel(), packed.table.ravel()
+    for r0, r1 in _row_blocks(R, N):
+        flat = np.flatnonzero(W[r0:r1])                 # flat indices: 1-D gathers, not 2-D
+        rows = flat // N
+        cols = flat - rows * N
+        groups = labels[cols]
+        cell = (rows + r0) * packed.num_groups + groups
+        kept = np.abs(flat_values[cell])
+        mag = np.abs(W[r0:r1].ravel()[flat])
+        chosen = flat_table[groups * packed.table.shape[1] + flat_select[cell]]
+        short = (mag > kept) | ((mag == kept) & (cols < chosen))
         if short.any():
-            raise VerificationError(f"group {g0 + int(np.argwhere(short)[0][1])}: a cell does not keep its largest weight")
-        select = packed.select[:, g0:g1]
-        outside = (select < 0) | (select >= sizes[None, g0:g1])
-        if outside.any():
-            raise VerificationError(f"group {g0 + int(np.argwhere(outside)[0][1])}: select index outside the group")
+            raise VerificationError(f"group {int(groups[np.argmax(short)])}: a cell does not keep its largest weight")
     try:
         decoded = decode(packed)
     except ValueError as exc:

@@ -69,6 +69,7 @@ from ..bounds import combine_lower_bound
 from ..budget import OPS_PER_SECOND, Budget
 from ..problem import CombineProblem, InvalidSolution, Options, Outcome
 from ..registry import Solver
+from ..sparse import WORD_OPS, adjacency_bits
 from .labels import canonical_labels
 from .lp_bound import lp_bound
 from .reduce import analyse, known_bound, lift, lifted_bound, start_labels, subproblem, twin_classes
@@ -115,6 +116,13 @@ def _clique_from_densest_row(mask: np.ndarray, adj: np.ndarray) -> np.ndarray:
     return np.array(sorted(members), dtype=np.int64)
 
 
+def _adjacency(problem: CombineProblem) -> np.ndarray:
+    """Bool (n, n) conflict graph of the nonempty columns (only for model-sized instances)."""
+    n = problem.nonempty.size
+    adj = adjacency_bits(problem.column_bits, np.inf)[0]
+    return np.unpackbits(adj.view(np.uint8), axis=1, count=n, bitorder="little").astype(bool)
+
+
 def column_order(problem: CombineProblem) -> tuple[np.ndarray, int]:
     """(positions -> column ids over the nonempty columns, clique size at the front).
 
@@ -123,9 +131,7 @@ def column_order(problem: CombineProblem) -> tuple[np.ndarray, int]:
     """
     mask = problem.mask
     cols = problem.nonempty
-    m = mask[:, cols].astype(np.int32)
-    adj = (m.T @ m) > 0
-    np.fill_diagonal(adj, False)
+    adj = _adjacency(problem)
     twins = twin_classes(mask)[cols]
     degree = adj.sum(axis=1)
     clique = _clique_from_densest_row(mask[:, cols], adj) if problem.budget == 0 else np.zeros(0, np.int64)
@@ -248,12 +254,16 @@ def feasible_groups(problem: CombineProblem, limit: int = MAX_SET_GROUPS, budget
     if problem.budget != 0:
         return None
     budget = budget or Budget.unlimited()
-    m = problem.mask[:, problem.nonempty]
-    n = m.shape[1]
-    adj = (m.T.astype(np.int32) @ m.astype(np.int32)) > 0
+    n = problem.nonempty.size
+    # Every single column and every non-adjacent pair is a group: the pairs alone may
+    # already be too many.  The adjacency's pair tests are charged at their cost.
+    adj, edges, words, complete = adjacency_bits(problem.column_bits, max(budget.ops, 0.0) / WORD_OPS)
+    budget.spend(words * WORD_OPS)
+    pairs = n * (n - 1) // 2 - int(edges)
+    if not complete or n + pairs > limit or budget.exhausted:
+        return None
     # Python ints as bitsets: bit i set when column i conflicts with j.
-    weights = 1 << np.arange(n, dtype=object)
-    conflict_bits = [int(weights[adj[j]].sum()) for j in range(n)]
+    conflict_bits = [int.from_bytes(adj[j].tobytes(), "little") for j in range(n)]
     per_group = OPS_PER_SECOND / _GROUPS_PER_SECOND
     budget.spend(per_group * n)
     groups: list = []

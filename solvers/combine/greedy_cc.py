@@ -33,7 +33,9 @@ the count over all R rows by a constant, so the choice is the same.
 The original recomputes all pairwise overlaps after every merge on a GPU; here
 a section's pairwise may-merge and union tables are updated in place after
 each merge (only the merged group's row and column change), which gives the
-same merges in O(section^2 + section * R) numpy work per merge.
+same merges in O(section^2 + section * R) numpy work per merge.  That work
+is charged to the call's budget, and when it is spent the remaining merges
+are not made (a loaded time limit gives fewer merges, never a late answer).
 
 Reference: H. T. Kung, B. McDanel, S. Q. Zhang, "Packing Sparse Convolutional
 Neural Networks for Efficient Systolic Array Implementations: Column Combining
@@ -52,6 +54,8 @@ from ..registry import Solver
 __all__ = ["SECTION", "pack_section", "greedy_cc_labels", "SOLVER"]
 
 SECTION = 256  # columns per section, as in the original pack_model
+# Passes over a (section x R) table per merge, the operations one merge is charged per cell.
+MERGE_PASSES = 4
 
 
 def _pair_tables(counts: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,12 +64,19 @@ def _pair_tables(counts: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(merged - 1, 0).sum(axis=1), (merged > 0).sum(axis=1)
 
 
-def pack_section(mask: np.ndarray, alpha: int, max_overlap: int) -> list[list[int]]:
+def pack_section(mask: np.ndarray, alpha: int, max_overlap: int, budget: Budget | None = None) -> list[list[int]]:
     """Greedy densest-partner merging of the columns of one section (all nonempty).
 
-    Returns the groups as lists of local column indices, in list order.
+    Returns the groups as lists of local column indices, in list order.  Each
+    merge is charged :data:`MERGE_PASSES` x section x R operations to
+    ``budget``; once it is spent the merging stops (the groups so far are valid).
     """
+    budget = budget or Budget.unlimited()
     m = mask.shape[1]
+    if budget.ops <= 0:
+        return [[j] for j in range(m)]   # no budget for the pairwise tables: no merges
+    per_merge = MERGE_PASSES * m * mask.shape[0]
+    budget.spend(per_merge)              # the pairwise tables
     counts = np.ascontiguousarray(mask.T, dtype=np.int64)       # per-group row counts
     inter = counts @ counts.T
     nnz = counts.sum(axis=1)
@@ -76,12 +87,13 @@ def pack_section(mask: np.ndarray, alpha: int, max_overlap: int) -> list[list[in
     # for single columns the overlap is |rows(a) & rows(b)|
     can = (inter <= max_overlap) & (sizes[:, None] + sizes[None, :] <= alpha)
     np.fill_diagonal(can, False)
-    while True:
+    while budget.ops > 0:
         has_partner = can.any(axis=1)
         if not has_partner.any():
             break
         a = int(np.argmax(has_partner))                         # first group in list order
         b = int(np.argmax(np.where(can[a], union[a], -1)))      # densest partner, first on ties
+        budget.spend(per_merge)
         counts[a] += counts[b]
         sizes[a] += sizes[b]
         members[a].extend(members[b])
@@ -98,8 +110,8 @@ def pack_section(mask: np.ndarray, alpha: int, max_overlap: int) -> list[list[in
     return [members[i] for i in np.flatnonzero(alive)]
 
 
-def greedy_cc_labels(problem: CombineProblem, section: int = SECTION) -> np.ndarray:
-    """Column combining's packer as P1 labels (-1 for empty columns)."""
+def greedy_cc_labels(problem: CombineProblem, section: int = SECTION, budget: Budget | None = None) -> np.ndarray:
+    """Column combining's packer as P1 labels (-1 for empty columns), within ``budget`` (default: none)."""
     mask = problem.mask
     N = mask.shape[1]
     labels = np.full(N, -1, dtype=np.int64)
@@ -108,14 +120,14 @@ def greedy_cc_labels(problem: CombineProblem, section: int = SECTION) -> np.ndar
         cols = start + np.flatnonzero(mask[:, start:start + section].any(axis=0))
         if cols.size == 0:
             continue
-        for group in pack_section(mask[:, cols], problem.alpha, problem.budget):
+        for group in pack_section(mask[:, cols], problem.alpha, problem.budget, budget):
             labels[cols[group]] = G
             G += 1
     return labels
 
 
 def _run(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
-    return Outcome(solution=greedy_cc_labels(problem))
+    return Outcome(solution=greedy_cc_labels(problem, budget=budget))
 
 
 SOLVER = Solver(

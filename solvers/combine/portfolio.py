@@ -7,7 +7,8 @@ answer so far (fewest groups, then least pruned magnitude), on a share of the
 work left:
 
 1. the constructive starters (:data:`.reduce.STARTERS`: first fit, DSatur),
-   charged nothing, the later skipped once an answer meets the bound;
+   first fit charged its budgeted fill (gamma > 0), DSatur its estimated cost (skipped when the
+   budget cannot pay it), the later skipped once an answer meets the bound;
 2. the set-covering LP bound by column generation (any gamma, up to
    ``lp_bound.MAX_COLUMNS`` columns, :mod:`.lp_bound`), often the proof the
    searches cannot give;
@@ -45,11 +46,11 @@ from typing import Callable
 import numpy as np
 
 from ..budget import Budget
-from ..check import conflict_pruned
 from ..problem import CombineProblem, Options, Outcome
 from ..registry import Solver
 from . import anneal, cpsat, tabu
 from . import lp_bound as lp_bound_mod
+from ._kernels import pruned_magnitude
 from .reduce import STARTERS, known_bound, start_labels
 
 __all__ = ["auto", "Stage", "STAGES", "SOLVER"]
@@ -69,11 +70,13 @@ TABU_SHARE_BEFORE_ANNEAL = 0.7
 
 
 def _score(problem: CombineProblem, labels: np.ndarray) -> tuple[int, float]:
-    """(groups, pruned magnitude): the lexicographic P1 objective, smaller is better."""
+    """(groups, pruned magnitude): the lexicographic P1 objective, smaller is better (O(nnz) kernel)."""
     G = int(labels.max()) + 1
     if problem.budget == 0:
         return G, 0.0
-    return G, float(problem.magnitude[conflict_pruned(problem.magnitude, labels)].sum())
+    keep, (col_ptr, col_rows, _, _) = problem.incidence
+    return G, float(pruned_magnitude(np.ascontiguousarray(labels[keep]), G, col_ptr, col_rows,
+                                     problem.column_magnitudes, problem.shape[0]))
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ..budget import Budget
 from ..chunks import run_in_chunks
 from ..problem import CombineProblem, Options, Outcome
 from ..rng import new_state
-from ._kernels import compact, drop_group, expand_labels, group_state
+from ._kernels import drop_group, expand_labels, group_state
 from .reduce import known_bound
 
 __all__ = ["Repair", "remove_groups", "run_repair"]
@@ -56,7 +56,7 @@ def run_repair(step: Callable, cap: int, chunk: int, budget: Budget) -> tuple[bo
 def remove_groups(problem: CombineProblem, options: Options, labels0: np.ndarray, repair: Repair,
                   seed_salt: int, budget: Budget) -> Outcome:
     """Remove groups one at a time from ``labels0`` (feasible) while ``repair`` restores feasibility."""
-    keep, csr = compact(problem.mask)
+    keep, csr = problem.incidence
     col_ptr, col_rows = csr[0], csr[1]
     best = np.ascontiguousarray(labels0[keep], dtype=np.int64)
     G = int(best.max()) + 1

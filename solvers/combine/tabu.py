@@ -18,8 +18,10 @@ group, a look at every group, each about 3 operations: 3 (n + bad * G), plus
 the rows the move refreshes.
 
 Move evaluation is O(1): ``hits[j, g]``, the rows of column j where group g
-already has another nonzero, is kept up to date after each move in
-O(sum of the moved column's row lengths).
+already has another nonzero, is built row by row (sum over rows of nnz x
+groups present, charged to the budget; an attempt the budget cannot pay for
+is not started) and kept up to date after each move in O(sum of the moved
+column's row lengths).
 
 References: A. Hertz, D. de Werra, "Using tabu search techniques for graph
 coloring", Computing 39, 1987, doi:10.1007/BF02239976; P. Galinier, J.-K. Hao,
@@ -38,7 +40,7 @@ from ..budget import Budget
 from ..problem import CombineProblem, Options, Outcome, ProblemError, check_param_types
 from ..registry import Solver
 from ..rng import rand_below
-from ._kernels import add_column, compact, excess, remove_column
+from ._kernels import add_column, excess, remove_column
 from .reduce import start_labels
 from .removal import remove_groups, run_repair
 
@@ -66,16 +68,33 @@ class TabuParams:
 
 
 @njit(cache=True)
-def _fill_hits(labels, counts, col_ptr, col_rows, G, hits):
-    for j in range(labels.shape[0]):
-        a = labels[j]
-        for g in range(G):
-            own = 1 if g == a else 0
-            h = 0
-            for p in range(col_ptr[j], col_ptr[j + 1]):
-                if counts[g, col_rows[p]] - own > 0:
-                    h += 1
-            hits[j, g] = h
+def _fill_hits(labels, counts, row_ptr, row_cols, hits):
+    """hits[j, g] = rows of j where group g has another nonzero (hits zero on entry); returns the operations.
+
+    Row by row: each column of the row is credited every distinct group present
+    there, so the cost is sum_r nnz_r x (groups in row r), not columns x groups x nnz.
+    """
+    G = hits.shape[1]
+    stamp = np.full(G, -1, dtype=np.int64)
+    present = np.empty(G, dtype=np.int64)
+    ops = 0
+    for r in range(row_ptr.shape[0] - 1):
+        k = 0
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            g = labels[row_cols[q]]
+            if stamp[g] != r:
+                stamp[g] = r
+                present[k] = g
+                k += 1
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            j = row_cols[q]
+            a = labels[j]
+            for t in range(k):
+                g = present[t]
+                if counts[g, r] - (1 if g == a else 0) > 0:
+                    hits[j, g] += 1
+        ops += (row_ptr[r + 1] - row_ptr[r]) * (k + 1)
+    return ops
 
 
 @njit(cache=True)
@@ -167,7 +186,7 @@ def tabu(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
     """Improve a feasible labelling (options.hint, else the best fast heuristic) by group removal."""
     params = options.params_for("tabu", TabuParams)
     labels0 = start_labels(problem, options, budget)
-    keep, (_, _, row_ptr, row_cols) = compact(problem.mask)
+    keep, (_, _, row_ptr, row_cols) = problem.incidence
     G = int(labels0.max()) + 1
     if keep.size * G > MAX_TABLE_CELLS:
         reason = f"{keep.size} columns x {G} groups exceeds the tabu table limit"
@@ -176,8 +195,11 @@ def tabu(problem: CombineProblem, options: Options, budget: Budget) -> Outcome:
 
     def repair(labels, counts, conflicts, sizes, G, csr, rng, budget):
         col_ptr, col_rows = csr[0], csr[1]
+        row_nnz = np.diff(row_ptr)
+        if float(np.sum(row_nnz * (np.minimum(row_nnz, G) + 1))) > budget.ops:
+            return False, 0          # the budget cannot pay for the move table
         hits = np.zeros((labels.size, G), dtype=np.int32)
-        _fill_hits(labels, counts, col_ptr, col_rows, G, hits)
+        budget.spend(_fill_hits(labels, counts, row_ptr, row_cols, hits))
         tabu_until = np.zeros((labels.size, G), dtype=np.int64)
         best_seen = np.array([1 << 62], dtype=np.int64)
         return run_repair(lambda it, n, ops_left: tabu_steps(

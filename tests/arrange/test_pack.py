@@ -36,7 +36,8 @@ def test_pack_singletons_is_valid_and_reports_bound(singletons):
 
 def test_pack_rejects_conflicting_solver():
     """A solver that puts two columns sharing a row together with gamma=0 is caught."""
-    W = np.array([[1.0, 1.0], [0, 1.0]])
+    # (a third column that fits with the first, so the instance is not trivially singletons)
+    W = np.array([[1.0, 1.0, 0], [0, 1.0, 0], [0, 0, 1.0]])
     with pytest.raises(AssertionError, match="conflicts"):
         arrange.pack(W, alpha=2, solver=pairs)
 

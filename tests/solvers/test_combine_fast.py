@@ -153,7 +153,7 @@ def test_ffd_fill_groups_with_zero_budget_is_first_fit():
         order = decreasing_order(col_ptr)
         row_groups, closed = K.group_words(mask.shape[0], keep.size)
         ff, G = first_fit(order, col_ptr, col_rows, row_groups, closed, alpha)
-        fg, G2 = fill_groups(order, K.column_bits(col_ptr, col_rows, mask.shape[0]), np.diff(col_ptr), alpha, 0)
+        fg, G2, _ = fill_groups(order, K.column_bits(col_ptr, col_rows, mask.shape[0]), np.diff(col_ptr), alpha, 0)
         assert G == G2 and np.array_equal(ff, fg)
 
 
