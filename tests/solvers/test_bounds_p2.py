@@ -10,27 +10,13 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from solvers import GroupProblem, Options, kept_magnitude
+from solvers import GroupProblem, Options
 from solvers.bounds import rows_bound
 from solvers.budget import Budget
 from solvers.group import solve
 from solvers.group._kernels import all_group_kept, prepare
 from solvers.group.lp_bound import applies, lp_bound
-
-
-def _partitions(cols, k):
-    if not cols:
-        yield []
-        return
-    first, rest = cols[0], cols[1:]
-    for others in itertools.combinations(rest, k - 1):
-        left = [c for c in rest if c not in others]
-        for tail in _partitions(left, k):
-            yield [first, *others, *tail]
-
-
-def _optimum(problem: GroupProblem) -> float:
-    return max(kept_magnitude(problem, np.array(p)) for p in _partitions(list(range(problem.shape[1])), problem.k))
+from test_group import brute_force  # the exhaustive reference (tests/solvers is on the path)
 
 
 def _full_lp(problem: GroupProblem) -> float:
@@ -58,7 +44,7 @@ def test_lp_bound_is_never_below_the_brute_force_optimum(R, N, k, n, seed):
     problem = _problem(R, N, k, n, seed)
     bound, stats = lp_bound(problem, np.arange(N), Budget.start(10.0))
     assert stats["converged"]
-    opt = _optimum(problem)
+    opt = brute_force(problem)
     assert bound >= opt - 1e-9
     assert bound == pytest.approx(_full_lp(problem), rel=1e-7)
     assert bound <= rows_bound(problem) + 1e-9
@@ -68,7 +54,7 @@ def test_lp_bound_is_never_below_the_brute_force_optimum(R, N, k, n, seed):
 def test_lp_bound_cut_short_is_still_an_upper_bound(ops):
     """A budget that ends the rounds early gives a weaker bound, never an invalid one."""
     problem = _problem(6, 12, 4, 2, seed=7)
-    opt = _optimum(problem)
+    opt = brute_force(problem)
     bound, stats = lp_bound(problem, np.arange(12), Budget(ops, deadline=float("inf")))
     full, _ = lp_bound(problem, np.arange(12), Budget.start(10.0))
     assert not stats["converged"] and bound > full + 1e-6     # really cut short
