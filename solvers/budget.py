@@ -9,7 +9,7 @@ operations, :data:`OPS_PER_SECOND` per second, and a search charges each batch
 of steps its estimated operation count (its own cost model, the same one that
 sizes its kernel calls) and stops when the budget is spent; batch sizes depend
 only on the instance, so the stopping point does too.  The rate is set well
-below what the searches achieve on an idle machine (about half of it, measured
+below what the searches achieve on an idle machine (about 40% of it, measured
 by ``benchmarks/solvers/work_rate.py``), so the budget, not the clock, ends a
 search; the wall-clock deadline still stops it on a heavily loaded machine,
 and the result then says ``interrupted``.  A pipeline hands each stage a
@@ -37,8 +37,11 @@ from dataclasses import dataclass
 
 __all__ = ["OPS_PER_SECOND", "CPSAT_UNITS_PER_SECOND", "OPS_PER_CPSAT_UNIT", "Budget"]
 
-#: Elementary operations credited per second of time limit.
-OPS_PER_SECOND = 2.5e8
+#: Elementary operations credited per second of time limit: the budgeted Numba searches run
+#: 1.2e9-2e9 of them a second on an idle core of these machines (work_rate.py), so the budget
+#: ends them after about 40% of the time limit, and the wall clock only on a machine loaded
+#: more than about twice over.
+OPS_PER_SECOND = 6e8
 #: CP-SAT deterministic-time units credited per second of time limit.
 CPSAT_UNITS_PER_SECOND = 0.5
 #: Operations one CP-SAT deterministic-time unit is charged as.

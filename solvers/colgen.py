@@ -41,15 +41,15 @@ from __future__ import annotations
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from .budget import Budget
+from .budget import OPS_PER_SECOND, Budget
 
 __all__ = ["Master", "farley_bound", "partition_bound", "OPS_PER_PIVOT_NNZ"]
 
 #: Operations charged per simplex pivot per nonzero of the master (its rows plus the
 #: entries of its columns): GLOP takes 7-40 ns per pivot and nonzero on covering
-#: masters of 256-2048 rows and 3000-7000 columns here (most near 10 ns), and the
-#: budget credits a third of what runs.
-OPS_PER_PIVOT_NNZ = 8.0
+#: masters of 256-2048 rows and 3000-7000 columns here (most near 10 ns); 20 ns of
+#: budget each, so most re-solves end on the budget, not the clock.
+OPS_PER_PIVOT_NNZ = 20e-9 * OPS_PER_SECOND
 # Presolve off: the only setting under which GLOP re-solves from the previous basis.
 _GLOP_PARAMS = "use_preprocessing: false"
 
@@ -75,6 +75,7 @@ class Master:
         else:
             self.objective.SetMaximization()
         self.groups: list[tuple] = []
+        self._vars: list = []
         self._seen: set = set()
         self.pivots = 0
         self.nnz = n_items
@@ -95,10 +96,15 @@ class Master:
         self.groups.append(group)
         self.nnz += len(group)
         var = self.lp.NumVar(0.0, self.lp.infinity(), "")
+        self._vars.append(var)
         self.objective.SetCoefficient(var, float(cost))
         for j in group:
             self.rows[j].SetCoefficient(var, 1.0)
         return True
+
+    def values(self) -> np.ndarray:
+        """The last solve's y_S, one per group in ``groups`` order (valid after a successful solve)."""
+        return np.array([v.solution_value() for v in self._vars])
 
     def solve(self, budget: Budget) -> np.ndarray | None:
         """Re-solve from the last basis; the duals pi (clipped at 0 for covering), or None.

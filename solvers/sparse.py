@@ -36,9 +36,9 @@ from numba import njit
 
 #: Budget operations (:mod:`solvers.budget`) charged per word operation of the pairwise kernels.
 #: Measured with both cores loaded about 3x: 2.6e8 words/s (shareable_pair, 4096 x 11008 at
-#: half density) and 1.7e8 words/s (clique_extend, scattered members), so about a third to a
-#: half of the idle rate, as the budget's calibration asks.
-WORD_OPS = 1.0
+#: half density) and 1.7e8 words/s (clique_extend, scattered members); at 2 operations a
+#: word the budget credits 3e8 words/s, about half of the idle rate, as its calibration asks.
+WORD_OPS = 2.0
 
 __all__ = ["WORD_OPS", "incidence", "column_bits", "popcount", "components", "clique_extend", "shareable_pair",
            "adjacency_bits"]

@@ -39,9 +39,9 @@ __all__ = ["SOLVERS", "solve", "finish_ops", "FINISH_OPS_PER_CELL", "FINISH_OPS_
 #: caller's encoding and verification (arrange.pack), a few dense passes over the R x N
 #: matrix and a few sorts and gathers of the nonzeros.  Measured on 1024 x 4096 and
 #: 4096 x 11008 layers (2 cores, loaded 3-4x): 30 ns per cell plus 700 ns per nonzero,
-#: so on an idle machine about 4 and 50 operations at OPS_PER_SECOND.
-FINISH_OPS_PER_CELL = 4.0
-FINISH_OPS_PER_NONZERO = 50.0
+#: so on an idle machine about 16 ns and 200 ns.
+FINISH_OPS_PER_CELL = 16e-9 * OPS_PER_SECOND
+FINISH_OPS_PER_NONZERO = 200e-9 * OPS_PER_SECOND
 
 # Filled below from the algorithm modules; each registers name -> Solver.
 SOLVERS: dict[str, Solver] = {}

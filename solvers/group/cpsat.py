@@ -54,7 +54,7 @@ _SCALE = 2.0 ** 30
 # Share of the budget the LNS hint may use before the model is built.
 HINT_SHARE = 0.3
 # Operations charged per model term built in Python (about 250,000 terms a second).
-_OPS_PER_TERM = 1000.0
+_OPS_PER_TERM = OPS_PER_SECOND / 250_000
 # Least budget worth handing CP-SAT after the build (0.05 s of time limit).
 _MIN_SOLVE_OPS = 0.05 * OPS_PER_SECOND
 
