@@ -75,7 +75,6 @@ class Master:
         else:
             self.objective.SetMaximization()
         self.groups: list[tuple] = []
-        self._vars: list = []
         self._seen: set = set()
         self.pivots = 0
         self.nnz = n_items
@@ -96,15 +95,10 @@ class Master:
         self.groups.append(group)
         self.nnz += len(group)
         var = self.lp.NumVar(0.0, self.lp.infinity(), "")
-        self._vars.append(var)
         self.objective.SetCoefficient(var, float(cost))
         for j in group:
             self.rows[j].SetCoefficient(var, 1.0)
         return True
-
-    def values(self) -> np.ndarray:
-        """The last solve's y_S, one per group in ``groups`` order (valid after a successful solve)."""
-        return np.array([v.solution_value() for v in self._vars])
 
     def solve(self, budget: Budget) -> np.ndarray | None:
         """Re-solve from the last basis; the duals pi (clipped at 0 for covering), or None.

@@ -160,7 +160,7 @@ def _positive_order(pi: np.ndarray) -> np.ndarray:
 
 
 def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
-             budget: Budget | None = None, pool: list | None = None) -> tuple[int, dict]:
+             budget: Budget | None = None) -> tuple[int, dict]:
     """A lower bound on the groups of any answer, within ``budget`` (default: ``options.time_limit`` from now).
 
     ``labels`` is a feasible answer whose groups seed the master LP. Returns
@@ -168,10 +168,7 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
     MAX_COLUMNS nonempty columns). ``stats["converged"]`` says whether the LP
     was solved to optimality (a rerun could not do better); ``stats["lp"]`` is
     the unrounded bound, ``stats["master"]`` the last master LP value (an
-    upper bound on the LP, not a bound on the problem).  ``pool``, when given,
-    receives the master's groups (feasible groups, as column indices of the
-    problem) with their last LP values, as (group, y) pairs, for a search to
-    pick an answer from (:mod:`.master_ip`).
+    upper bound on the LP, not a bound on the problem).
     """
     stats = {"rounds": 0, "groups": 0, "exact_pricings": 0, "converged": False, "lp": 0.0}
     n = problem.nonempty.size
@@ -237,7 +234,5 @@ def lp_bound(problem: CombineProblem, labels: np.ndarray, options: Options,
     if not converged and last is not None:
         _, upper = exact(last, budget, certify=top)
         best = max(best, farley_bound(last, upper))
-    if pool is not None and master.value == master.value:
-        pool.extend((tuple(int(keep[j]) for j in g), float(y)) for g, y in zip(master.groups, master.values()))
     stats.update(groups=len(master), pivots=master.pivots, lp=best, master=master.value, converged=converged)
     return int(math.ceil(best - 1e-6)), stats
