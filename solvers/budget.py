@@ -9,10 +9,11 @@ operations, :data:`OPS_PER_SECOND` per second, and a search charges each batch
 of steps its estimated operation count (its own cost model, the same one that
 sizes its kernel calls) and stops when the budget is spent; batch sizes depend
 only on the instance, so the stopping point does too.  The rate is set well
-below what the searches achieve on an idle machine (15-25% of it, measured
-by ``benchmarks/solvers/work_rate.py``), so the budget, not the clock, ends a
-search even when other processes share the cores; the wall-clock deadline still stops it on a heavily loaded machine,
-and the result then says ``interrupted``.  A pipeline hands each stage a
+below what the searches achieve on an idle machine (at most a quarter of it,
+measured by ``benchmarks/solvers/work_rate.py``), so the budget, not the
+clock, ends a search even when other processes share the cores; the
+wall-clock deadline still stops it on a heavily loaded machine, and the
+result then says ``interrupted``.  A pipeline hands each stage a
 share of what is left (:meth:`Budget.share`) and charges the stage's spending
 back (:meth:`Budget.charge`), so the split is deterministic too.
 
@@ -38,10 +39,11 @@ from dataclasses import dataclass
 __all__ = ["OPS_PER_SECOND", "CPSAT_UNITS_PER_SECOND", "OPS_PER_CPSAT_UNIT", "Budget"]
 
 #: Elementary operations credited per second of time limit: the budgeted Numba searches run
-#: 1.2e9-2e9 of them a second on an idle core of these machines (work_rate.py), and 6.5e8-1e9
-#: with both cores also running a busy loop, so the budget ends them after 15-25% of the time
-#: limit idle and under half of it under that load; at 6e8 a CI machine a third slower,
-#: under the same load, hit the clock (tests/solvers/test_determinism.py).
+#: 1.27e9-2.1e9 of them a second on an idle core of these machines (work_rate.py, runs of
+#: 0.5 s or more), and at least 6.2e8 with both cores also running a busy loop (4.1e8 with
+#: three busy loops), so the budget ends them after at most a quarter of the time limit idle
+#: and under half of it under that load; at 6e8 a CI machine a third slower, under the same load, hit the clock
+#: (tests/solvers/test_determinism.py).
 OPS_PER_SECOND = 3e8
 #: CP-SAT deterministic-time units credited per second of time limit.
 CPSAT_UNITS_PER_SECOND = 0.5
